@@ -1,0 +1,14 @@
+// A CLI sub-command: its CLI11 parser and the action that runs after parsing.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace pare::cli {
+
+using Action = std::function<int()>;
+
+// Each adds its sub-command to `app` and returns the action to run when it is chosen.
+Action add_info_command(CLI::App& app);
+Action add_run_command(CLI::App& app);
+
+}  // namespace pare::cli

@@ -1,0 +1,192 @@
+// ModelProto -> ir::Graph. Validates what the executor relies on (every value defined, opsets known)
+// and reports all problems of one kind at once rather than the first.
+#include "pare/io/onnx_import.h"
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "pare/error.h"
+#include "pare/io/onnx_tensor.h"
+
+namespace pare::io {
+namespace fs = std::filesystem;
+
+namespace {
+
+ir::ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v) {
+  ir::ValueInfo vi;
+  vi.name = v.name();
+  vi.doc = v.doc_string();
+  if (v.type().has_tensor_type()) {
+    const auto& tt = v.type().tensor_type();
+    vi.dtype = static_cast<ir::DType>(tt.elem_type());
+    if (tt.has_shape()) {
+      std::vector<ir::Dim> dims;
+      for (const auto& d : tt.shape().dim()) {
+        ir::Dim dim;
+        if (d.has_dim_value()) dim.value = d.dim_value();
+        else if (d.has_dim_param()) dim.param = d.dim_param();
+        dims.push_back(dim);
+      }
+      vi.shape = dims;
+    }
+  }
+  return vi;
+}
+
+ir::Graph graph_from_proto(const onnx::GraphProto& gp, const std::string& base_dir, const std::string& context,
+                           const std::map<std::string, int64_t>& opsets);
+
+ir::Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string& base_dir,
+                                   const std::string& context, const std::string& node_name,
+                                   const std::map<std::string, int64_t>& opsets) {
+  using K = ir::Attribute::Kind;
+  ir::Attribute out;
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: out.kind = K::Int; out.i = a.i(); break;
+    case onnx::AttributeProto::FLOAT: out.kind = K::Float; out.f = a.f(); break;
+    case onnx::AttributeProto::STRING: out.kind = K::String; out.s = a.s(); break;
+    case onnx::AttributeProto::TENSOR:
+      out.kind = K::Tensor;
+      out.t = tensor_from_proto(a.t(), base_dir, context);
+      break;
+    case onnx::AttributeProto::GRAPH:
+      out.kind = K::Graph;
+      out.g = std::make_shared<ir::Graph>(graph_from_proto(a.g(), base_dir, context, opsets));
+      break;
+    case onnx::AttributeProto::INTS: out.kind = K::Ints; out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case onnx::AttributeProto::FLOATS:
+      out.kind = K::Floats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      out.kind = K::Strings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    default:
+      throw Error("attribute '" + a.name() + "' has a kind pare does not support (sparse tensor, tensor or graph list, type proto)")
+          .file(context).node(node_name);
+  }
+  return out;
+}
+
+ir::Graph graph_from_proto(const onnx::GraphProto& gp, const std::string& base_dir, const std::string& context,
+                           const std::map<std::string, int64_t>& opsets) {
+  ir::Graph g;
+  g.name = gp.name();
+  g.doc = gp.doc_string();
+  g.opsets = opsets;
+  for (const auto& t : gp.initializer()) {
+    if (t.name().empty()) throw Error("an initializer has no name").file(context);
+    g.initializers[t.name()] = tensor_from_proto(t, base_dir, context);
+  }
+  if (gp.sparse_initializer_size())
+    throw Error("sparse initializers are not supported").file(context)
+        .hint("densify the model first (onnx.numpy_helper / a re-export)");
+  for (const auto& v : gp.input())
+    if (!g.initializers.count(v.name())) g.inputs.push_back(value_info_from_proto(v));
+  for (const auto& v : gp.output()) g.outputs.push_back(value_info_from_proto(v));
+  for (const auto& v : gp.value_info()) g.value_info.push_back(value_info_from_proto(v));
+  int counter = 0;
+  for (const auto& np : gp.node()) {
+    ir::Node n;
+    n.name = np.name().empty() ? np.op_type() + "_" + std::to_string(counter) : np.name();
+    ++counter;
+    n.op_type = np.op_type();
+    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    n.doc = np.doc_string();
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& a : np.attribute()) {
+      if (!a.ref_attr_name().empty()) continue;  // function-body references: not used in main graphs
+      n.attrs[a.name()] = attribute_from_proto(a, base_dir, context, n.name, opsets);
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  return g;
+}
+
+}  // namespace
+
+onnx::ModelProto read_model_proto(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw Error("model file does not exist").file(path).hint("check the path; `ls` the folder");
+  if (fs::is_directory(path, ec))
+    throw Error("expected an ONNX file but got a folder").file(path);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("model file cannot be opened for reading").file(path).hint("check its permissions");
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw Error("model file is empty").file(path);
+  onnx::ModelProto model;
+  google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                                static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
+  stream.SetTotalBytesLimit(INT_MAX);
+  stream.SetRecursionLimit(64);
+  if (!model.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
+    throw Error("not a valid ONNX model: the protobuf cannot be parsed (truncated or corrupt file?)")
+        .file(path).hint("re-export the model; `python3 -c \"import onnx; onnx.checker.check_model('FILE')\"` tells more");
+  if (!model.has_graph())
+    throw Error("not a valid ONNX model: it has no graph (is this an ONNX file?)").file(path);
+  return model;
+}
+
+ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& base_dir, const std::string& context) {
+  std::map<std::string, int64_t> opsets;
+  for (const auto& o : model.opset_import()) opsets[o.domain() == "ai.onnx" ? "" : o.domain()] = o.version();
+  if (!opsets.count("")) {
+    if (model.opset_import_size() == 0) opsets[""] = 1;  // IR v2 and older models declare none
+    else opsets[""] = 1;
+  }
+  if (opsets[""] > kMaxOpset)
+    throw Error("model uses ONNX opset " + std::to_string(opsets[""]) + ", newer than pare supports")
+        .file(context).expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
+        .hint("re-export with opset_version=17 (torch.onnx.export) or convert with onnx.version_converter");
+
+  ir::Graph g = graph_from_proto(model.graph(), base_dir, context, opsets);
+  g.ir_version = model.ir_version();
+  g.producer_name = model.producer_name();
+  g.producer_version = model.producer_version();
+  if (g.doc.empty()) g.doc = model.doc_string();
+  for (const auto& kv : model.metadata_props()) g.metadata[kv.key()] = kv.value();
+
+  // Every value read must be defined somewhere: list all missing ones at once.
+  std::vector<std::string> missing = g.undefined_values();
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) {
+      std::string who;
+      for (const auto& n : g.nodes)
+        for (const auto& in : n.inputs)
+          if (in == m && who.empty()) who = n.name;
+      list += "\n    '" + m + "'" + (who.empty() ? " (a graph output)" : " read by node '" + who + "'");
+    }
+    throw Error(std::to_string(missing.size()) + " value(s) are used but never defined (missing initializers or inputs):" + list)
+        .file(context).hint("the file is incomplete; re-export it, or check that external data was saved");
+  }
+  std::set<std::string> produced;
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty() && !produced.insert(o).second)
+        throw Error("value '" + o + "' is produced by more than one node").file(context).node(n.name)
+            .hint("ONNX graphs are in SSA form: every value has exactly one producer");
+  try {
+    g.toposort();
+  } catch (Error& e) {
+    throw e.file(context);
+  }
+  return g;
+}
+
+ir::Graph load_onnx(const std::string& path) {
+  onnx::ModelProto model = read_model_proto(path);
+  std::string base_dir = fs::path(path).parent_path().string();
+  if (base_dir.empty()) base_dir = ".";
+  return graph_from_model(model, base_dir, path);
+}
+
+}  // namespace pare::io
