@@ -2,7 +2,11 @@
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, then raw C-order data.
 #include "pare/io/npy.h"
 
+#include <fmt/format.h>
+
+#include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +24,17 @@ struct NpyType {
 const NpyType kTypes[] = {{"<f4", at::kFloat}, {"<f2", at::kHalf},  {"<f8", at::kDouble}, {"<i8", at::kLong},
                           {"<i4", at::kInt},   {"<i2", at::kShort}, {"|i1", at::kChar},   {"|u1", at::kByte},
                           {"|b1", at::kBool}};
+
+// Up to `n` leading bytes, printable ones as they are and the rest as \xNN, for "got:" lines.
+std::string printable_prefix(const std::string& bytes, size_t n) {
+  std::string out = "'";
+  for (size_t i = 0; i < bytes.size() && i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (std::isprint(c) && c != '\\') out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  return out + "'";
+}
 
 std::string header_value(const std::string& header, const std::string& key, const std::string& context) {
   size_t k = header.find("'" + key + "'");
@@ -40,7 +55,10 @@ std::string header_value(const std::string& header, const std::string& key, cons
 
 at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) {
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
-    throw Error("not an NPY file (bad magic)").file(context).hint("save arrays with numpy.save(path, array)");
+    throw Error(bytes.empty() ? "NPY file is empty" : "not an NPY file (bad magic)").file(context)
+        .expected("a file starting with the NPY magic \\x93NUMPY")
+        .got(bytes.empty() ? "0 bytes" : "first bytes " + printable_prefix(bytes, 8))
+        .hint("save arrays with numpy.save(path, array)");
   const uint8_t major = static_cast<uint8_t>(bytes[6]);
   size_t header_len, offset;
   if (major == 1) {
@@ -67,18 +85,24 @@ at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) 
     if (descr == t.descr) type = &t;
   if (!type)
     throw Error("unsupported NPY dtype '" + descr + "'").file(context)
-        .hint("use little-endian float32, float16, float64, int64, int32, int16, int8, uint8 or bool");
+        .expected("one of <f4 <f2 <f8 <i8 <i4 <i2 |i1 |u1 |b1 (little-endian)").got("'" + descr + "'")
+        .hint("convert first, e.g. numpy.save(path, a.astype('<f4'))");
   if (header_value(header, "fortran_order", context) != "False")
     throw Error("Fortran-ordered NPY arrays are not supported").file(context).hint("save numpy.ascontiguousarray(a)");
   std::string shape_text = header_value(header, "shape", context);
   std::vector<int64_t> shape;
   std::string num;
-  for (char c : shape_text) {
-    if (std::isdigit(static_cast<unsigned char>(c))) num += c;
-    else if (!num.empty()) {
-      if (num.size() > 12) throw Error("NPY shape is implausibly large").file(context);
+  for (char c : shape_text + ",") {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      num += c;
+    } else if (c == ',' || c == ')' || c == ' ' || c == '(') {
+      if (num.empty()) continue;
+      if (num.size() > 12) throw Error("NPY shape is implausibly large").file(context).got(shape_text);
       shape.push_back(std::stoll(num));
       num.clear();
+    } else {
+      throw Error("NPY header has a malformed shape").file(context)
+          .expected("a tuple of non-negative integers, e.g. (1, 3, 224, 224)").got(shape_text);
     }
   }
   int64_t numel = 1;
@@ -98,8 +122,12 @@ at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) 
 }
 
 at::Tensor load_npy(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error("NPY file does not exist").file(path).hint("check the path");
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("expected an NPY file but got a folder").file(path).hint("name one .npy file per --input");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open NPY file").file(path).hint("check the path");
+  if (!f) throw Error("cannot open NPY file").file(path).hint("check its permissions");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return npy_from_bytes(bytes, path);
 }
@@ -111,7 +139,8 @@ std::string npy_to_bytes(const at::Tensor& t_in) {
     if (k.type == t.scalar_type()) type = &k;
   if (!type) throw Error(std::string("cannot save a ") + c10::toString(t.scalar_type()) + " tensor as NPY");
   std::string shape = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 || i + 1 < t.dim() ? "," : "");
+  for (int64_t i = 0; i < t.dim(); ++i) shape += (i ? ", " : "") + std::to_string(t.size(i));
+  if (t.dim() == 1) shape += ",";  // a one-element Python tuple
   shape += ")";
   std::string header = std::string("{'descr': '") + type->descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces so that magic + len + header + '\n' is a multiple of 64.

@@ -3,6 +3,7 @@
 #include "pare/io/onnx_export.h"
 
 #include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
 #include <fstream>
@@ -77,6 +78,27 @@ void graph_to_proto(const ir::Graph& g, onnx::GraphProto* gp) {
   }
 }
 
+// onnx::checker requires a shape on every graph output; outputs the IR has no shape for (built by
+// hand, or passes that changed them) get theirs from ONNX shape inference.
+void fill_output_types(onnx::ModelProto* m) {
+  bool missing = false;
+  for (const auto& o : m->graph().output())
+    missing |= !o.type().tensor_type().has_shape();
+  if (!missing) return;
+  onnx::ModelProto inferred = *m;
+  try {
+    onnx::shape_inference::InferShapes(inferred);
+  } catch (const std::exception&) {
+    return;  // the checker will name the output that still lacks a type
+  }
+  // Inference writes output types in place (same order), intermediate ones into value_info.
+  for (int i = 0; i < m->graph().output_size(); ++i) {
+    auto* o = m->mutable_graph()->mutable_output(i);
+    const auto& inferred_type = inferred.graph().output(i).type();
+    if (!o->type().tensor_type().has_shape() && inferred_type.tensor_type().has_shape()) *o->mutable_type() = inferred_type;
+  }
+}
+
 }  // namespace
 
 onnx::ModelProto graph_to_model(const ir::Graph& g) {
@@ -96,6 +118,7 @@ onnx::ModelProto graph_to_model(const ir::Graph& g) {
     p->set_value(kv.second);
   }
   graph_to_proto(g, m.mutable_graph());
+  fill_output_types(&m);
   return m;
 }
 

@@ -4,7 +4,17 @@
 namespace pare::ops {
 namespace {
 
+bool is_half(const at::Tensor& t);
+Tensors gemm_float(const OpContext& ctx, const Tensors& in);
+
 Tensors gemm(const OpContext& ctx, const Tensors& in) {
+  if (!is_half(in.at(0))) return gemm_float(ctx, in);
+  Tensors up;
+  for (const auto& t : in) up.push_back(t.defined() ? t.to(at::kFloat) : t);
+  return {gemm_float(ctx, up)[0].to(at::kHalf)};
+}
+
+Tensors gemm_float(const OpContext& ctx, const Tensors& in) {
   at::Tensor a = in.at(0), b = in.at(1);
   at::Tensor c = opt_input(in, 2);
   if (a.dim() != 2 || b.dim() != 2)
@@ -23,7 +33,14 @@ Tensors gemm(const OpContext& ctx, const Tensors& in) {
   return {alpha == 1.0 ? y : y * alpha};
 }
 
-Tensors matmul(const OpContext&, const Tensors& in) { return {at::matmul(in.at(0), in.at(1))}; }
+// CPU libtorch 1.13 has no float16 matmul: compute half-precision products in float32, round once.
+bool is_half(const at::Tensor& t) { return t.scalar_type() == at::kHalf; }
+
+Tensors matmul(const OpContext&, const Tensors& in) {
+  const at::Tensor &a = in.at(0), &b = in.at(1);
+  if (is_half(a) || is_half(b)) return {at::matmul(a.to(at::kFloat), b.to(at::kFloat)).to(a.scalar_type())};
+  return {at::matmul(a, b)};
+}
 
 Tensors matmul_integer(const OpContext&, const Tensors& in) {
   at::Tensor a = in.at(0).to(at::kInt), b = in.at(1).to(at::kInt);

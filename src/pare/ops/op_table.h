@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pare/ops/op_context.h"
@@ -12,6 +13,8 @@ namespace pare::ops {
 using OpFn = Tensors (*)(const OpContext& ctx, const Tensors& inputs);
 
 struct OpEntry {
+  OpEntry(std::string op_type, int since_opset, OpFn impl, std::string op_domain = "")
+      : op(std::move(op_type)), since(since_opset), fn(impl), domain(std::move(op_domain)) {}
   std::string op;
   int since = 1;
   OpFn fn = nullptr;
