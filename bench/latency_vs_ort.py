@@ -1,0 +1,106 @@
+# fp32 latency of pare's executor vs ONNX Runtime on the cross-check models (tests/ort/export_models.py), batch 1 and
+# 32, 2 threads both sides. Each (model, batch) alternates pare and ORT for a few rounds, each round a warm-up then
+# the median of repeated runs; the lower round median counts (the machine is shared). Writes JSON with pare/ORT.
+# usage: /usr/bin/python3 bench/latency_vs_ort.py --build-dir build-ort [--models a,b] [--profile]
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONVNETS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
+            "squeezenet1_1", "densenet121", "googlenet", "regnet_x_400mf", "mnasnet0_5"]
+OTHERS = ["vit_tiny", "bert_tiny_op17"]
+
+
+def run_json(cmd):
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stdout}{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build-dir", required=True, help="holds bench/latency_bench")
+    ap.add_argument("--models", default=",".join(CONVNETS + OTHERS))
+    ap.add_argument("--batches", default="1,32")
+    ap.add_argument("--image-size", type=int, default=128, help="ConvNet input height/width")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--min-seconds", type=float, default=1.0)
+    ap.add_argument("--profile", action="store_true", help="also record pare's time per op type at the largest batch")
+    ap.add_argument("--models-dir", default=None, help="default: BUILD_DIR/bench/models_<image size>")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latency_vs_ort.json"))
+    args = ap.parse_args()
+
+    names = [n for n in args.models.split(",") if n]
+    batches = [int(b) for b in args.batches.split(",")]
+    models_dir = args.models_dir or os.path.join(args.build_dir, "bench", f"models_{args.image_size}")
+    bench = os.path.join(args.build_dir, "bench", "latency_bench")
+    ort_js = os.path.join(HERE, "ort_latency.js")
+    os.makedirs(models_dir, exist_ok=True)
+    missing = [n for n in names if not os.path.exists(os.path.join(models_dir, n + ".json"))]
+    if missing:
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "ort", "export_models.py"), models_dir,
+                        "--models", ",".join(missing), "--image-size", str(args.image_size)], check=True)
+
+    load_start = os.getloadavg()
+    results, profiles = [], {}
+    common = ["--threads", "2", "--repeat", str(args.repeat), "--min-seconds", str(args.min_seconds)]
+    for name in names:
+        with open(os.path.join(models_dir, name + ".json")) as f:
+            entry = json.load(f)
+        model = os.path.join(models_dir, entry["model"])
+        for batch in batches:
+            pare_ms, ort_ms = [], []
+            for _ in range(args.rounds):
+                pare_ms.append(run_json([bench, model, "--batch", str(batch)] + common)["median_ms"])
+                ort_ms.append(run_json(["node", ort_js, model, "--batch", str(batch)] + common)["median_ms"])
+            row = {"model": name, "batch": batch, "input_shape": [batch] + entry["input_shape"][1:],
+                   "pare_ms": min(pare_ms), "ort_ms": min(ort_ms), "pare_round_ms": pare_ms, "ort_round_ms": ort_ms}
+            row["ratio"] = row["pare_ms"] / row["ort_ms"]
+            results.append(row)
+            print(f"{name:20s} batch {batch:3d}  pare {row['pare_ms']:9.2f} ms  ORT {row['ort_ms']:9.2f} ms  "
+                  f"pare/ORT {row['ratio']:.2f}", flush=True)
+        if args.profile:
+            prof = run_json([bench, model, "--batch", str(max(batches)), "--profile"] + common)
+            ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
+            profiles[name] = {"batch": max(batches), "total_ms": prof["median_ms"], "ops": dict(ops)}
+
+    out = {
+        "what": "fp32 latency, pare exec::Executor vs ONNX Runtime (onnxruntime-node), 2 intra-op threads both sides",
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+        "protocol": f"{args.rounds} alternating rounds per side, each 3 warm-up runs then the median of >= "
+                    f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
+        "image_size_convnets": args.image_size, "results": results,
+    }
+    if profiles:
+        out["pare_profile"] = profiles
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(tmp, args.out)
+    print("wrote " + args.out)
+
+
+if __name__ == "__main__":
+    main()
