@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick start, tests: install dependencies, build, run the whole test suite (unit, ONNX conformance,
+# ONNX Runtime cross-checks, bad input). CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+start=$(date +%s)
+ctest --test-dir build --output-on-failure -j "${JOBS:-2}" --timeout 900
+echo "tests: done in $(( $(date +%s) - start )) s"
