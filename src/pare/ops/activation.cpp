@@ -14,9 +14,16 @@ Tensors hard_swish(const OpContext&, const Tensors& in) { return {at::hardswish(
 Tensors leaky_relu(const OpContext& ctx, const Tensors& in) {
   return {at::leaky_relu(in.at(0), ctx.attr_float("alpha", 0.01))};
 }
-Tensors prelu(const OpContext&, const Tensors& in) {
+Tensors prelu(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
-  return {at::where(x >= 0, x, x * in.at(1))};  // slope broadcasts (ONNX unidirectional broadcast)
+  at::Tensor slope = in.at(1);
+  // Before opset 7 a 1-D slope is per channel (axis 1); since then it broadcasts numpy-style.
+  if (ctx.opset() < 7 && slope.dim() == 1 && slope.numel() > 1 && x.dim() >= 2) {
+    std::vector<int64_t> shape(x.dim() - 1, 1);
+    shape[0] = slope.numel();
+    slope = slope.reshape(shape);
+  }
+  return {at::where(x >= 0, x, x * slope)};
 }
 Tensors elu(const OpContext& ctx, const Tensors& in) { return {at::elu(in.at(0), ctx.attr_float("alpha", 1.0))}; }
 Tensors celu(const OpContext& ctx, const Tensors& in) { return {at::celu(in.at(0), ctx.attr_float("alpha", 1.0))}; }

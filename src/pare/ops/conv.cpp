@@ -1,4 +1,6 @@
 // Conv and ConvTranspose (1-D to 3-D, groups, dilations, auto_pad), on at::convolution.
+#include <algorithm>
+
 #include "pare/ops/op_table.h"
 #include "pare/ops/padding.h"
 
@@ -51,7 +53,11 @@ Tensors conv_transpose(const OpContext& ctx, const Tensors& in) {
   if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (int64_t i = 0; i < nsp; ++i) {
       const int64_t target = out_shape.empty() ? x.size(2 + i) * strides[i] : out_shape[i];
-      const int64_t total = std::max<int64_t>(0, full(i) - target);
+      const int64_t total = full(i) - target;
+      if (total < 0) {  // output_shape beyond the full output: extra zero positions at the end (as output_padding)
+        end[i] = total;
+        continue;
+      }
       const bool upper = auto_pad != "SAME_LOWER";  // ONNX: output_shape given -> like SAME_UPPER
       begin[i] = upper ? total / 2 : total - total / 2;
       end[i] = total - begin[i];
@@ -60,10 +66,23 @@ Tensors conv_transpose(const OpContext& ctx, const Tensors& in) {
     if (pads.size() != static_cast<size_t>(2 * nsp)) ctx.fail("'pads' has the wrong length");
     for (int64_t i = 0; i < nsp; ++i) { begin[i] = pads[i]; end[i] = pads[i + nsp]; }
   }
-  at::Tensor y = at::convolution(x, w, b, strides, std::vector<int64_t>(nsp, 0), dil, true, out_pad, groups);
-  // Crop begin/end (torch's `padding` only crops symmetrically).
+  const bool grow = std::any_of(end.begin(), end.end(), [](int64_t e) { return e < 0; });
+  at::Tensor y = at::convolution(x, w, grow ? at::Tensor() : b, strides, std::vector<int64_t>(nsp, 0), dil, true,
+                                 out_pad, groups);
+  // Crop begin/end (torch's `padding` only crops symmetrically); a negative end grows the output.
   for (int64_t i = 0; i < nsp; ++i)
-    if (begin[i] || end[i]) y = y.narrow(2 + i, begin[i], y.size(2 + i) - begin[i] - end[i]);
+    if (end[i] < 0) {
+      std::vector<int64_t> widen(2 * nsp, 0);
+      widen[2 * (nsp - 1 - i) + 1] = -end[i];  // constant_pad_nd lists the last dim first
+      y = at::constant_pad_nd(y, widen, 0);
+    } else if (begin[i] || end[i]) {
+      y = y.narrow(2 + i, begin[i], y.size(2 + i) - begin[i] - end[i]);
+    }
+  if (grow && b.defined()) {
+    std::vector<int64_t> shape(nsp + 2, 1);
+    shape[1] = b.numel();
+    y = y + b.reshape(shape);
+  }
   return {y};
 }
 

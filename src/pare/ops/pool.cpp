@@ -39,8 +39,9 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
   PoolGeometry g = pool_geometry(ctx, x);
   const int64_t nsp = x.dim() - 2;
-  if (ctx.attr_int("storage_order", 0) != 0 && ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty())
-    ctx.fail("storage_order=1 (column-major indices) is not supported");
+  const bool column_major = ctx.attr_int("storage_order", 0) != 0;
+  if (column_major && nsp != 2 && ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty())
+    ctx.fail("storage_order=1 (column-major indices) is supported for 2-D pools only");
   // Explicit padding with -inf, then a pool without padding: exact for any pads / ceil_mode.
   Padding p = g.pad;
   for (int64_t i = 0; i < nsp; ++i) {
@@ -68,6 +69,10 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
                                            {g.dilations[0], 1}, false);
       y = std::get<0>(r).squeeze(-1);
       idx = std::get<1>(r).squeeze(-1);
+    }
+    if (column_major) {  // row-major h*W+w within the plane -> column-major h+w*H
+      const int64_t H = x.size(2), W = x.size(3);
+      idx = at::div(idx, W, "floor") + at::remainder(idx, W) * H;
     }
     // torch indices are per (n, c) plane; ONNX flattens over the whole tensor.
     int64_t plane = 1;

@@ -13,13 +13,23 @@ at::Tensor along_axis(const at::Tensor& p, int64_t axis, int64_t rank) {
   return p.reshape(shape);
 }
 
+// The axis a per-axis scale runs along; per-tensor (scalar) scales ignore 'axis', so any rank works.
+int64_t per_axis_dim(const OpContext& ctx, const at::Tensor& x, const at::Tensor& scale) {
+  if (scale.dim() == 0 || scale.numel() == 1) return 0;
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 1), x.dim());
+  if (scale.dim() != 1 || scale.numel() != x.size(axis))
+    ctx.fail("per-axis scale has " + std::to_string(scale.numel()) + " values for axis " + std::to_string(axis) +
+             " of size " + std::to_string(x.size(axis)), "the scale must be a scalar or 1-D of the axis' size");
+  return axis;
+}
+
 Tensors quantize_linear(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
   at::Tensor scale = in.at(1);
   at::Tensor zp = opt_input(in, 2);
   const at::ScalarType out_type = zp.defined() ? zp.scalar_type() : at::kByte;
   if (out_type != at::kByte && out_type != at::kChar) ctx.fail("only int8 and uint8 outputs are supported");
-  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 1), std::max<int64_t>(x.dim(), 1));
+  const int64_t axis = per_axis_dim(ctx, x, scale);
   scale = along_axis(scale, axis, x.dim());
   at::Tensor z = zp.defined() ? along_axis(zp, axis, x.dim()).to(at::kFloat) : at::zeros({}, at::kFloat);
   const double lo = out_type == at::kByte ? 0 : -128, hi = out_type == at::kByte ? 255 : 127;
@@ -31,7 +41,7 @@ Tensors dequantize_linear(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
   at::Tensor scale = in.at(1);
   at::Tensor zp = opt_input(in, 2);
-  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 1), std::max<int64_t>(x.dim(), 1));
+  const int64_t axis = per_axis_dim(ctx, x, scale);
   scale = along_axis(scale, axis, x.dim());
   at::Tensor xf = x.to(at::kFloat);
   if (zp.defined()) xf = xf - along_axis(zp, axis, x.dim()).to(at::kFloat);
