@@ -6,12 +6,15 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "pare/cli/command.h"
 #include "pare/error.h"
 #include "pare/exec/executor.h"
+#include "pare/io/atomic_file.h"
 #include "pare/io/npy.h"
 #include "pare/io/onnx_import.h"
+#include "pare/ir/pipelines.h"
 
 namespace pare::cli {
 namespace fs = std::filesystem;
@@ -22,6 +25,139 @@ static std::string file_name_for(const std::string& value) {
   for (char c : value) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   return s + ".npy";
 }
+
+namespace {
+
+// Parses the --input specs, loads each .npy and checks it against the model's declared input, so that an
+// error names the .npy file as well as the input. `files` receives the paths read (never to be overwritten).
+exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const std::string& model,
+                           const std::vector<std::string>& specs, std::vector<std::string>& files) {
+  std::string names;
+  for (const auto& v : g.inputs) names += (names.empty() ? "" : ", ") + v.name;
+  exec::TensorMap feeds;
+  for (const auto& spec : specs) {
+    auto eq = spec.find('=');
+    std::string name, file;
+    if (eq == std::string::npos) {
+      if (g.inputs.size() != 1)
+        throw Error("--input '" + spec + "' has no NAME= and the model has " + std::to_string(g.inputs.size()) +
+                    " inputs").file(model).expected("--input NAME=FILE.npy with NAME one of: " + names)
+            .hint("`pare info " + model + "` lists the inputs with their shapes");
+      name = g.inputs[0].name;
+      file = spec;
+    } else {
+      name = spec.substr(0, eq);
+      file = spec.substr(eq + 1);
+    }
+    if (!g.is_input(name))
+      throw Error("the model has no input named '" + name + "'").file(model)
+          .expected(names.empty() ? "no --input (the model takes none)" : "one of: " + names)
+          .hint("`pare info " + model + "` lists the inputs with their shapes");
+    if (feeds.count(name))
+      throw Error("input '" + name + "' is given twice").file(model).tensor(name).hint("pass each input once");
+    at::Tensor t = io::load_npy(file);
+    try {
+      ex.check_input(*g.find_value_info(name), t);
+    } catch (Error& e) {
+      throw e.file(file).hint("this .npy does not fit input '" + name + "' of " + model +
+                              "; `pare info " + model + "` lists the inputs with their shapes");
+    }
+    feeds[name] = t;
+    files.push_back(file);
+  }
+  std::vector<std::string> missing;
+  for (const auto& v : g.inputs)
+    if (!feeds.count(v.name)) missing.push_back(v.name + " " + ir::dtype_name(v.dtype) + ir::shape_string(v.shape));
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
+    throw Error("missing input(s): " + list).file(model).expected("a value for each of: " + names)
+        .hint("pass each with --input NAME=FILE.npy");
+  }
+  return feeds;
+}
+
+// Refuses an --output-dir that is an existing non-folder, before any work is done.
+void check_output_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!dir.empty() && fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw Error("--output-dir exists and is not a folder").file(dir).expected("a folder (created if missing)")
+        .hint("choose another --output-dir");
+}
+
+// One file per graph output in `dir`. Refuses two outputs mapping to one file name and any path that is one
+// of the input files, before anything is written.
+std::vector<std::string> output_paths(const ir::Graph& g, const std::string& dir,
+                                      const std::vector<std::string>& inputs) {
+  std::vector<std::string> paths;
+  std::map<std::string, std::string> owner;
+  for (const auto& o : g.outputs) {
+    std::string path = (fs::path(dir) / file_name_for(o.name)).string();
+    auto [it, fresh] = owner.emplace(path, o.name);
+    if (!fresh)
+      throw Error("outputs '" + it->second + "' and '" + o.name + "' would both be written to one file").file(path)
+          .hint("rename one of the outputs in the model");
+    try {
+      io::refuse_overwrite(path, inputs);
+    } catch (Error& e) {
+      throw e.hint("output '" + o.name + "' would replace it; choose an --output-dir that holds no input file");
+    }
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+// Writes every output; if one write fails, removes what this run wrote (and the folder if this run made it),
+// so that --output-dir never holds a partial result.
+void write_outputs(const std::vector<at::Tensor>& tensors, const std::vector<std::string>& paths,
+                   const std::string& dir) {
+  std::error_code ec;
+  const bool made_dir = !fs::exists(dir, ec);
+  if (made_dir && !fs::create_directories(dir, ec) && ec)
+    throw Error("cannot create the output folder: " + ec.message()).file(dir).hint("check the path and permissions");
+  size_t written = 0;
+  try {
+    for (; written < paths.size(); ++written) io::save_npy(tensors[written], paths[written]);
+  } catch (...) {
+    for (size_t i = 0; i < written; ++i) fs::remove(paths[i], ec);
+    if (made_dir) fs::remove(dir, ec);
+    throw;
+  }
+}
+
+int run_model(const std::string& model, const std::vector<std::string>& specs, const std::string& out_dir,
+              int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+  check_output_dir(out_dir);
+  ir::Graph g = io::load_onnx(model);
+  exec::Executor ex(g);
+  std::vector<std::string> input_files{model};
+  exec::TensorMap feeds = load_feeds(g, ex, model, specs, input_files);
+  std::vector<std::string> paths;
+  if (!out_dir.empty()) paths = output_paths(g, out_dir, input_files);
+
+  auto t0 = std::chrono::steady_clock::now();
+  exec::TensorMap out = ex.run(feeds);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // Outputs are computed in full before anything is written: a failure leaves no partial output.
+  std::vector<at::Tensor> tensors;
+  for (const auto& o : g.outputs) tensors.push_back(out.at(o.name));
+  if (!out_dir.empty()) write_outputs(tensors, paths, out_dir);
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    const at::Tensor& t = tensors[k];
+    std::string line = fmt::format("output {:<20} {:<8} {}", g.outputs[k].name, c10::toString(t.scalar_type()),
+                                   ir::shape_string(t.sizes()));
+    if (at::isFloatingType(t.scalar_type()) && t.numel())
+      line += fmt::format("  min {:.4g} max {:.4g} mean {:.4g}", t.min().item<double>(), t.max().item<double>(),
+                          t.to(at::kDouble).mean().item<double>());
+    if (!out_dir.empty()) line += "  -> " + paths[k];
+    std::cout << line << "\n";
+  }
+  std::cout << fmt::format("ran {} nodes in {:.2f} ms\n", g.nodes.size(), ms);
+  return 0;
+}
+
+}  // namespace
 
 Action add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Run a model on .npy inputs and write one .npy per output");
@@ -34,58 +170,12 @@ Action add_run_command(CLI::App& app) {
   cmd->add_option("--output-dir,-o", *out_dir, "folder for the outputs (created if missing)");
   cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
   return [=]() {
-    if (*threads > 0) at::set_num_threads(*threads);
-    ir::Graph g = io::load_onnx(*model);
-    exec::Executor ex(g);
-    exec::TensorMap feeds;
-    for (const auto& spec : *inputs) {
-      auto eq = spec.find('=');
-      std::string name, file;
-      if (eq == std::string::npos) {
-        if (g.inputs.size() != 1)
-          throw Error("--input '" + spec + "' has no NAME= and the model has " + std::to_string(g.inputs.size()) + " inputs")
-              .hint("write --input NAME=FILE.npy; `pare info " + *model + "` lists the input names");
-        name = g.inputs[0].name;
-        file = spec;
-      } else {
-        name = spec.substr(0, eq);
-        file = spec.substr(eq + 1);
-      }
-      if (!g.is_input(name)) {
-        std::string names;
-        for (const auto& v : g.inputs) names += (names.empty() ? "" : ", ") + v.name;
-        throw Error("the model has no input named '" + name + "'").file(*model).expected(names);
-      }
-      feeds[name] = io::load_npy(file);
+    try {
+      return run_model(*model, *inputs, *out_dir, *threads);
+    } catch (Error& e) {
+      if (e.file_path().empty()) e.file(*model);  // executor and op errors name the node; add the model
+      throw;
     }
-    std::vector<std::string> missing;
-    for (const auto& v : g.inputs)
-      if (!feeds.count(v.name)) missing.push_back(v.name + " " + ir::dtype_name(v.dtype) + ir::shape_string(v.shape));
-    if (!missing.empty()) {
-      std::string list;
-      for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
-      throw Error("missing input(s): " + list).file(*model).hint("pass each with --input NAME=FILE.npy");
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    exec::TensorMap out = ex.run(feeds);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    // Outputs are computed in full before anything is written: a failure leaves no partial output.
-    if (!out_dir->empty()) fs::create_directories(*out_dir);
-    for (const auto& o : g.outputs) {
-      const at::Tensor& t = out.at(o.name);
-      std::string line = fmt::format("output {:<20} {:<8} {}", o.name, c10::toString(t.scalar_type()), ir::shape_string(t.sizes()));
-      if (at::isFloatingType(t.scalar_type()) && t.numel())
-        line += fmt::format("  min {:.4g} max {:.4g} mean {:.4g}", t.min().item<double>(), t.max().item<double>(),
-                            t.to(at::kDouble).mean().item<double>());
-      if (!out_dir->empty()) {
-        std::string path = (fs::path(*out_dir) / file_name_for(o.name)).string();
-        io::save_npy(t, path);
-        line += "  -> " + path;
-      }
-      std::cout << line << "\n";
-    }
-    std::cout << fmt::format("ran {} nodes in {:.2f} ms\n", g.nodes.size(), ms);
-    return 0;
   };
 }
 
