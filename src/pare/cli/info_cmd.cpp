@@ -16,9 +16,11 @@ Action add_info_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto list_ops = std::make_shared<bool>(false);
+  auto list_nodes = std::make_shared<bool>(false);
   cmd->add_option("model", *model, "ONNX model file");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->add_flag("--ops", *list_ops, "list the ONNX ops pare implements, with their since-versions");
+  cmd->add_flag("--nodes", *list_nodes, "also list every node with its input and output value names");
   return [=]() {
     if (*list_ops) {
       for (const auto& [domain, op] : ops::OpTable::builtin().ops()) {
@@ -32,6 +34,15 @@ Action add_info_command(CLI::App& app) {
     ir::Graph g = io::load_onnx(*model);
     if (*json) std::cout << report::model_summary_json(g, *model).dump(2) << "\n";
     else std::cout << report::model_summary_text(g, *model);
+    if (*list_nodes && !*json) {
+      std::cout << "nodes (name: op(inputs) -> outputs)\n";
+      for (const auto& n : g.nodes) {
+        std::string ins, outs;
+        for (const auto& v : n.inputs) ins += (ins.empty() ? "" : ", ") + (v.empty() ? std::string("-") : v);
+        for (const auto& v : n.outputs) outs += (outs.empty() ? "" : ", ") + v;
+        fmt::print("  {}: {}({}) -> {}\n", n.name, n.op_type, ins, outs);
+      }
+    }
     return 0;
   };
 }

@@ -82,7 +82,7 @@ int Executor::slot_of(const std::string& value) const {
   auto it = slots_.find(value);
   if (it == slots_.end())
     throw Error("no value named '" + value + "' in the graph").tensor(value)
-        .hint("`pare info MODEL --values` lists value names");
+        .hint("`pare info MODEL --nodes` lists every node with its input and output value names");
   return it->second;
 }
 
@@ -113,7 +113,7 @@ void Executor::check_input(const ir::ValueInfo& info, const at::Tensor& t) const
   if (info.dtype != ir::DType::Undefined && ir::has_scalar_type(info.dtype) &&
       t.scalar_type() != ir::to_scalar_type(info.dtype))
     throw Error("input has the wrong element type").tensor(info.name)
-        .expected(ir::dtype_name(info.dtype)).got(std::string(c10::toString(t.scalar_type())))
+        .expected(ir::dtype_name(info.dtype)).got(ir::dtype_name(ir::from_scalar_type(t.scalar_type())))
         .hint("convert the input, e.g. save the .npy as " + ir::dtype_name(info.dtype));
   if (info.shape) {
     const auto& dims = *info.shape;
