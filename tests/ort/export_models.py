@@ -74,14 +74,21 @@ def seed_of(name):
 
 
 def settle_batchnorm(model, shape, seed):
-    """A few train-mode passes on random data give BatchNorm non-trivial running mean/var; then eval."""
-    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_bn:
-        gen = torch.Generator().manual_seed(seed)
-        model.train()
-        with torch.no_grad():
-            for _ in range(3):
-                model(torch.randn((4,) + shape, generator=gen) * 2.0 + 0.5)
+    """Gives BatchNorm non-trivial affine parameters and running statistics measured on random data (cumulative
+    average over a few train-mode passes), then switches to eval. Statistics that match the data keep activations
+    in range, so the outputs depend on the input and the cross-check sees errors from every layer."""
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.copy_(0.5 + torch.rand(bn.weight.shape, generator=gen))
+            bn.bias.copy_(0.1 * torch.randn(bn.bias.shape, generator=gen))
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative moving average: the running stats become the data's statistics
+        if bns:
+            model.train()
+            for _ in range(4):
+                model(torch.randn((8,) + shape, generator=gen))
     model.eval()
     return model
 
