@@ -58,6 +58,10 @@ class Executor {
 
   const ir::Graph& graph() const { return graph_; }
 
+  // Throws Error naming the input if `t` does not match its declared element type or known dimensions.
+  // run() calls it for every fed graph input; callers may call it first to name where `t` came from.
+  void check_input(const ir::ValueInfo& info, const at::Tensor& t) const;
+
  private:
   struct CompiledNode {
     const ir::Node* node;
@@ -67,7 +71,6 @@ class Executor {
     std::vector<int> out_slots;  // -1: omitted optional output
   };
   int slot_of(const std::string& value) const;
-  void check_input(const ir::ValueInfo& info, const at::Tensor& t) const;
   std::vector<bool> needed_nodes(const std::vector<int>& fed, const std::vector<int>& fetch) const;
 
   const ir::Graph& graph_;

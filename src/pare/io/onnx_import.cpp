@@ -10,6 +10,7 @@
 #include <set>
 
 #include "pare/error.h"
+#include "pare/io/onnx_schema_check.h"
 #include "pare/io/onnx_tensor.h"
 
 namespace pare::io {
@@ -121,17 +122,28 @@ onnx::ModelProto read_model_proto(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("model file cannot be opened for reading").file(path).hint("check its permissions");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (bytes.empty()) throw Error("model file is empty").file(path);
+  return model_proto_from_bytes(bytes, path);
+}
+
+onnx::ModelProto model_proto_from_bytes(const std::string& bytes, const std::string& context) {
+  if (bytes.empty())
+    throw Error("model file is empty").file(context).expected("an ONNX protobuf").got("0 bytes")
+        .hint("the export or copy did not finish; re-export the model");
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    throw Error("model file is larger than 2 GB; protobuf cannot parse it in one piece").file(context)
+        .got(std::to_string(bytes.size()) + " bytes").hint("save the weights as external data (onnx.save_model(..., save_as_external_data=True))");
   onnx::ModelProto model;
   google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                                static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
+                                                static_cast<int>(bytes.size()));
   stream.SetTotalBytesLimit(INT_MAX);
   stream.SetRecursionLimit(64);
   if (!model.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
     throw Error("not a valid ONNX model: the protobuf cannot be parsed (truncated or corrupt file?)")
-        .file(path).hint("re-export the model; `python3 -c \"import onnx; onnx.checker.check_model('FILE')\"` tells more");
+        .file(context).expected("a serialized onnx.ModelProto").got(std::to_string(bytes.size()) + " bytes that do not parse")
+        .hint("re-export the model; `python3 -c \"import onnx; onnx.checker.check_model('FILE')\"` tells more");
   if (!model.has_graph())
-    throw Error("not a valid ONNX model: it has no graph (is this an ONNX file?)").file(path);
+    throw Error("not a valid ONNX model: it has no graph (is this an ONNX file?)").file(context)
+        .expected("a ModelProto with a graph");
   return model;
 }
 
@@ -142,6 +154,10 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
     if (model.opset_import_size() == 0) opsets[""] = 1;  // IR v2 and older models declare none
     else opsets[""] = 1;
   }
+  if (opsets[""] < kMinOpset)
+    throw Error("model declares ONNX opset " + std::to_string(opsets[""]) + ", which does not exist").file(context)
+        .expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
+        .hint("the opset_import of the model is corrupt; re-export it");
   if (opsets[""] > kMaxOpset)
     throw Error("model uses ONNX opset " + std::to_string(opsets[""]) + ", newer than pare supports")
         .file(context).expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
@@ -166,7 +182,8 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
       list += "\n    '" + m + "'" + (who.empty() ? " (a graph output)" : " read by node '" + who + "'");
     }
     throw Error(std::to_string(missing.size()) + " value(s) are used but never defined (missing initializers or inputs):" + list)
-        .file(context).hint("the file is incomplete; re-export it, or check that external data was saved");
+        .file(context).expected("every value read to be a graph input, an initializer or a node output")
+        .hint("the file is incomplete; re-export it, or check that external data was saved");
   }
   std::set<std::string> produced;
   for (const auto& n : g.nodes)
@@ -179,6 +196,22 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
   } catch (Error& e) {
     throw e.file(context);
   }
+  // Attribute kinds against the ONNX schemas: all problems at once, before any op sees them.
+  std::vector<AttributeProblem> problems = attribute_problems(g);
+  const std::string checker_hint = "the exporter wrote a malformed node; `python3 -c \"import onnx; "
+                                   "onnx.checker.check_model('FILE')\"` shows the same";
+  if (problems.size() == 1) {
+    const AttributeProblem& p = problems.front();
+    throw Error(p.got == "missing" ? p.op_type + " requires attribute '" + p.attribute + "', which is missing"
+                                   : "attribute '" + p.attribute + "' of " + p.op_type + " has the wrong kind")
+        .file(context).node(p.node).expected(p.expected).got(p.got).hint(checker_hint);
+  }
+  if (!problems.empty()) {
+    std::string list;
+    for (const auto& p : problems) list += "\n    " + p.text();
+    throw Error(std::to_string(problems.size()) + " node attributes do not match the ONNX operator schemas:" + list)
+        .file(context).hint(checker_hint);
+  }
   return g;
 }
 
@@ -187,6 +220,10 @@ ir::Graph load_onnx(const std::string& path) {
   std::string base_dir = fs::path(path).parent_path().string();
   if (base_dir.empty()) base_dir = ".";
   return graph_from_model(model, base_dir, path);
+}
+
+ir::Graph load_onnx_from_bytes(const std::string& bytes, const std::string& base_dir, const std::string& context) {
+  return graph_from_model(model_proto_from_bytes(bytes, context), base_dir, context);
 }
 
 }  // namespace pare::io

@@ -16,5 +16,9 @@ ir::Graph load_onnx(const std::string& path);
 ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& base_dir, const std::string& context);
 // Reads and parses the protobuf only (no conversion); throws Error on unreadable/corrupt files.
 onnx::ModelProto read_model_proto(const std::string& path);
+// The same from bytes in memory; `context` names the source in errors.
+onnx::ModelProto model_proto_from_bytes(const std::string& bytes, const std::string& context);
+// load_onnx for a model already in memory; external data is looked up under `base_dir`.
+ir::Graph load_onnx_from_bytes(const std::string& bytes, const std::string& base_dir, const std::string& context);
 
 }  // namespace pare::io

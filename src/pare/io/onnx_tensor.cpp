@@ -16,14 +16,30 @@ using ir::DType;
 
 namespace {
 
+// A non-negative decimal integer from an external_data entry; anything else is an Error naming the key.
+int64_t parse_external_int(const onnx::StringStringEntryProto& kv, const onnx::TensorProto& p,
+                           const std::string& context) {
+  const std::string& text = kv.value();
+  int64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 18;
+  for (char c : text) {
+    if (c < '0' || c > '9') ok = false;
+    else v = v * 10 + (c - '0');
+  }
+  if (!ok)
+    throw Error("external data entry '" + kv.key() + "' is not a byte count").file(context).tensor(p.name())
+        .expected("a non-negative integer").got("'" + text + "'").hint("re-save the model with onnx.save_model");
+  return v;
+}
+
 std::string read_external(const onnx::TensorProto& p, const std::string& base_dir, const std::string& context,
                           size_t expected_bytes) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    else if (kv.key() == "offset") offset = parse_external_int(kv, p, context);
+    else if (kv.key() == "length") length = parse_external_int(kv, p, context);
   }
   if (location.empty())
     throw Error("external data without a 'location' entry").file(context).tensor(p.name());
@@ -32,18 +48,23 @@ std::string read_external(const onnx::TensorProto& p, const std::string& base_di
     throw Error("external data location '" + location + "' leaves the model's folder")
         .file(context).tensor(p.name()).hint("external data files must sit beside the model, named relatively");
   fs::path full = fs::path(base_dir) / rel;
+  std::error_code ec;
+  if (!fs::is_regular_file(full, ec))
+    throw Error("external data file '" + full.string() + "' " + (fs::exists(full, ec) ? "is not a file" : "is missing"))
+        .file(context).tensor(p.name()).hint("copy the external data file(s) next to the .onnx file");
   std::ifstream f(full, std::ios::binary);
   if (!f)
     throw Error("external data file '" + full.string() + "' cannot be opened")
-        .file(context).tensor(p.name()).hint("copy the .data file(s) next to the .onnx file");
+        .file(context).tensor(p.name()).hint("check its permissions");
   f.seekg(0, std::ios::end);
   const int64_t file_size = f.tellg();
   if (length < 0) length = static_cast<int64_t>(expected_bytes);
-  if (offset < 0 || offset + length > file_size)
-    throw Error("external data is truncated")
-        .file(full.string()).tensor(p.name())
+  if (file_size < 0 || length > file_size || offset > file_size - length)
+    throw Error("external data file '" + full.string() + "' is too short (truncated?)")
+        .file(context).tensor(p.name())
         .expected(std::to_string(length) + " bytes at offset " + std::to_string(offset))
-        .got("file of " + std::to_string(file_size) + " bytes");
+        .got("a file of " + std::to_string(file_size) + " bytes")
+        .hint("copy the complete external data file; its size must match what the model was saved with");
   std::string buf(static_cast<size_t>(length), '\0');
   f.seekg(offset);
   f.read(buf.data(), length);
@@ -71,7 +92,9 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
   std::vector<int64_t> sizes(p.dims().begin(), p.dims().end());
   int64_t numel = 1;
   for (int64_t d : sizes) {
-    if (d < 0) throw Error("tensor has a negative dimension").file(context).tensor(p.name()).got(ir::shape_string(sizes));
+    if (d < 0)
+      throw Error("tensor has a negative dimension").file(context).tensor(p.name())
+          .expected("dimensions >= 0").got(ir::shape_string(sizes)).hint("the file is corrupt; re-export the model");
     if (d > 0 && numel > (int64_t{1} << 40) / d)
       throw Error("tensor is implausibly large").file(context).tensor(p.name()).got(ir::shape_string(sizes));
     numel *= d;
@@ -99,20 +122,21 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
   auto check_count = [&](int64_t n) {
     if (n != numel)
       throw Error("tensor has the wrong number of values").file(context).tensor(p.name())
-          .expected(std::to_string(numel) + " values for " + ir::shape_string(sizes)).got(std::to_string(n));
+          .expected(std::to_string(numel) + " values for " + ir::shape_string(sizes))
+          .got(n < 0 ? "an odd number of floats for complex values" : std::to_string(n));
   };
   switch (dtype) {
     case DType::Float:
       check_count(p.float_data_size());
       return from_field(p.float_data(), at::kFloat, st, sizes);
     case DType::Complex64:
-      check_count(p.float_data_size() / 2);
+      check_count(p.float_data_size() % 2 ? -1 : p.float_data_size() / 2);  // (re, im) pairs; -1: odd count
       return at::view_as_complex(from_field(p.float_data(), at::kFloat, at::kFloat, {numel, 2})).reshape(sizes);
     case DType::Double:
       check_count(p.double_data_size());
       return from_field(p.double_data(), at::kDouble, st, sizes);
     case DType::Complex128:
-      check_count(p.double_data_size() / 2);
+      check_count(p.double_data_size() % 2 ? -1 : p.double_data_size() / 2);  // (re, im) pairs; -1: odd count
       return at::view_as_complex(from_field(p.double_data(), at::kDouble, at::kDouble, {numel, 2})).reshape(sizes);
     case DType::Int64:
       check_count(p.int64_data_size());

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+# Writes the broken-file corpus of tests/bad_input/files: ONNX models and NPY arrays that are each wrong in one
+# way, plus the small valid model and input they are variations of. Deterministic (fixed seed): rerunning it
+# rewrites the same bytes. Needs onnx and numpy: run with /usr/bin/python3 (not the pyenv python3).
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "files")
+
+
+def path(name):
+    return os.path.join(OUT, name)
+
+
+def write_bytes(name, data):
+    with open(path(name), "wb") as f:
+        f.write(data)
+
+
+def float_init(name, values, dims=None):
+    values = np.asarray(values, dtype=np.float32)
+    t = TensorProto()
+    t.name = name
+    t.data_type = TensorProto.FLOAT
+    t.dims.extend(values.shape if dims is None else dims)
+    t.raw_data = values.tobytes()
+    return t
+
+
+def model(nodes, inits, inputs=None, outputs=None, opset=17, name="bad_input"):
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])]
+    outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])]
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="make_corpus.py")
+    m.ir_version = 8
+    return m
+
+
+def save(name, m):
+    # SerializeToString, not onnx.save: no checker runs, and external-data fields stay as written.
+    write_bytes(name, m.SerializeToString())
+
+
+def add_relu(w_init, w_name="W"):
+    """x[1,3] + W -> h, Relu(h) -> y: nodes 'add0', 'relu0'."""
+    nodes = [helper.make_node("Add", ["x", w_name], ["h"], name="add0"),
+             helper.make_node("Relu", ["h"], ["y"], name="relu0")]
+    return model(nodes, [w_init] if w_init is not None else [])
+
+
+def external_init(name, location, n_floats):
+    t = TensorProto()
+    t.name = name
+    t.data_type = TensorProto.FLOAT
+    t.dims.extend([n_floats])
+    t.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(4 * n_floats))):
+        e = t.external_data.add()
+        e.key = key
+        e.value = value
+    return t
+
+
+def make_onnx_files(rng):
+    good = add_relu(float_init("W", [0.5, -1.0, 2.0]))
+    save("good.onnx", good)
+
+    # Two inputs a, b: for "missing input" runs.
+    two = model([helper.make_node("Add", ["a", "b"], ["y"], name="add_ab")], [],
+                inputs=[helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3]),
+                        helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 3])])
+    save("two_inputs.onnx", two)
+
+    # Truncated in the middle of the initializer's raw data (a large one, so the cut is inside a field).
+    big = add_relu(float_init("W", rng.standard_normal(3).astype(np.float32)))
+    big.graph.initializer.append(float_init("unused_big", rng.standard_normal(256).astype(np.float32)))
+    data = big.SerializeToString()
+    cut = data[: len(data) * 3 // 5]
+    try:
+        onnx.ModelProto().ParseFromString(cut)
+        sys.exit("make_corpus.py: the truncated model still parses; choose another cut")
+    except Exception:
+        pass
+    write_bytes("truncated.onnx", cut)
+
+    write_bytes("random_bytes.onnx", rng.integers(0, 256, 700, dtype=np.uint8).tobytes())
+    write_bytes("empty.onnx", b"")
+    write_bytes("text_file.onnx", b"this is not a model, it is a note someone saved with the wrong name\n")
+
+    # 'W' is read by node add0 but is neither an initializer nor an input.
+    save("missing_initializer.onnx", add_relu(None))
+
+    save("external_missing.onnx", add_relu(external_init("W", "external_missing.bin", 3)))
+    ext = add_relu(external_init("W", "external_truncated.bin", 3))
+    ext.graph.node[0].input[1] = "W"
+    save("external_truncated.onnx", ext)
+    write_bytes("external_truncated.bin", np.float32([1.0, 2.0]).tobytes())  # 8 of the 12 bytes
+    save("external_escape.onnx", add_relu(external_init("W", "../../../../etc/passwd", 3)))
+    bad_offset = external_init("W", "external_truncated.bin", 2)
+    bad_offset.external_data[1].value = "eight"  # offset must be an integer
+    save("external_bad_offset.onnx", add_relu(bad_offset, "W"))
+
+    unknown = add_relu(float_init("W", [1, 2, 3]))
+    unknown.graph.node[1].op_type = "FrobnicateXYZ"
+    save("unknown_op.onnx", unknown)
+
+    # Four unsupported nodes of three op types: all must be reported in one error.
+    several = model([helper.make_node("Frobnicate", ["x"], ["h1"], name="frob_a"),
+                     helper.make_node("Frobnicate", ["h1"], ["h2"], name="frob_b"),
+                     helper.make_node("Quux", ["h2"], ["h3"], name="quux_a", domain="com.example"),
+                     helper.make_node("Zorble", ["h3"], ["y"], name="zorble_a")], [])
+    several.opset_import.append(helper.make_opsetid("com.example", 1))
+    save("several_unsupported.onnx", several)
+
+    # Softmax 'axis' must be an int; here it is a string.
+    wrong_kind = model([helper.make_node("Softmax", ["x"], ["y"], name="softmax0", axis="last")], [])
+    save("wrong_attribute_kind.onnx", wrong_kind)
+
+    newer = add_relu(float_init("W", [1, 2, 3]))
+    newer.opset_import[0].version = 99
+    save("opset_too_new.onnx", newer)
+
+    neg = float_init("W", [1, 2, 3], dims=[-1, 3])
+    save("negative_dim.onnx", add_relu(neg))
+
+    wrong_size = float_init("W", [1, 2, 3])
+    wrong_size.raw_data = np.float32([1, 2]).tobytes()  # 8 bytes for a [3] float tensor (12 bytes)
+    save("raw_data_wrong_size.onnx", add_relu(wrong_size))
+
+    cycle = model([helper.make_node("Relu", ["x2"], ["x1"], name="cyc_a"),
+                   helper.make_node("Relu", ["x1"], ["x2"], name="cyc_b"),
+                   helper.make_node("Add", ["x", "x2"], ["y"], name="cyc_out")], [])
+    save("cycle.onnx", cycle)
+
+    dup = model([helper.make_node("Relu", ["x"], ["y"], name="dup_a"),
+                 helper.make_node("Sigmoid", ["x"], ["y"], name="dup_b")], [])
+    save("duplicate_producer.onnx", dup)
+
+
+def npy_bytes(arr):
+    import io
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def make_npy_files():
+    x = np.float32([[1.0, -2.0, 3.0]])
+    write_bytes("good_x.npy", npy_bytes(x))
+    write_bytes("bad_magic.npy", b"\x93NUMPZ" + npy_bytes(x)[6:])
+    write_bytes("unsupported_dtype.npy", npy_bytes(x.astype(np.complex64)))
+    write_bytes("big_endian.npy", npy_bytes(x.astype(">f4")))
+    write_bytes("truncated_body.npy", npy_bytes(x)[:-5])
+    write_bytes("wrong_shape.npy", npy_bytes(np.zeros((2, 5), np.float32)))
+    write_bytes("wrong_dtype.npy", npy_bytes(np.int64([[1, 2, 3]])))
+    write_bytes("empty.npy", b"")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(20251125)
+    make_onnx_files(rng)
+    make_npy_files()
+    for name in sorted(os.listdir(OUT)):
+        size = os.path.getsize(path(name))
+        assert size < 8192, name + " is larger than a corpus file should be"
+        print(f"{size:6d}  {name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# Runs the pare CLI on every broken file of tests/bad_input/files and checks how it fails: exit code exactly 2
+# (no signal, no internal error), a message that names the file (and node/tensor) and what was expected, no
+# output left in --output-dir, and every input file byte-for-byte unchanged. Standard library only.
+# Usage: run_bad_input.py PARE_BINARY CORPUS_DIR
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# (name, argv after `pare`, expected exit code, substrings the output must hold). {F}: the corpus copy,
+# {OUT}: a fresh --output-dir that does not exist yet.
+MODEL_CASES = [
+    ("truncated.onnx", ["protobuf cannot be parsed", "expected: a serialized onnx.ModelProto"]),
+    ("random_bytes.onnx", ["protobuf cannot be parsed", "expected: a serialized onnx.ModelProto"]),
+    ("text_file.onnx", ["protobuf cannot be parsed", "expected: a serialized onnx.ModelProto"]),
+    ("empty.onnx", ["model file is empty", "expected: an ONNX protobuf", "got:      0 bytes"]),
+    ("missing_initializer.onnx", ["'W' read by node 'add0'", "expected: every value read to be"]),
+    ("external_missing.onnx", ["tensor 'W'", "external_missing.bin' is missing"]),
+    ("external_truncated.onnx", ["tensor 'W'", "external_truncated.bin' is too short",
+                                 "expected: 12 bytes at offset 0", "got:      a file of 8 bytes"]),
+    ("external_escape.onnx", ["tensor 'W'", "leaves the model's folder"]),
+    ("external_bad_offset.onnx", ["tensor 'W'", "'offset' is not a byte count", "expected: a non-negative integer",
+                                  "got:      'eight'"]),
+    ("wrong_attribute_kind.onnx", ["node 'softmax0'", "attribute 'axis' of Softmax", "expected: int",
+                                   "got:      string"]),
+    ("opset_too_new.onnx", ["opset 99", "expected: opset 1 to 17"]),
+    ("negative_dim.onnx", ["tensor 'W'", "negative dimension", "expected: dimensions >= 0", "got:      [-1, 3]"]),
+    ("raw_data_wrong_size.onnx", ["tensor 'W'", "expected: 12 bytes for float32[3]", "got:      8 bytes"]),
+    ("cycle.onnx", ["node 'cyc_", "cycle"]),
+    ("duplicate_producer.onnx", ["node 'dup_b'", "value 'y' is produced by more than one node"]),
+]
+
+RUN = ["run", "{F}/good.onnx", "--output-dir", "{OUT}"]
+CASES = []
+for model, needles in MODEL_CASES:
+    CASES.append(("info " + model, ["info", "{F}/" + model], 2, [model] + needles))
+    CASES.append(("run " + model, ["run", "{F}/" + model, "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
+                  [model] + needles))
+CASES += [
+    ("info missing file", ["info", "{F}/does_not_exist.onnx"], 2, ["does_not_exist.onnx", "does not exist"]),
+    ("info folder", ["info", "{F}"], 2, ["expected an ONNX file but got a folder"]),
+    # Unsupported ops: `info` lists them all and succeeds; `run` refuses, naming every op and node at once.
+    ("info unknown_op.onnx", ["info", "{F}/unknown_op.onnx"], 0, ["FrobnicateXYZ (ai.onnx, opset 17): relu0"]),
+    ("run unknown_op.onnx", ["run", "{F}/unknown_op.onnx", "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
+     ["unknown_op.onnx", "FrobnicateXYZ (ai.onnx, opset 17): relu0"]),
+    ("info several_unsupported.onnx", ["info", "{F}/several_unsupported.onnx"], 0,
+     ["unsupported ops: 3", "Frobnicate (ai.onnx, opset 17): frob_a, frob_b", "Quux (com.example, opset 1): quux_a",
+      "Zorble (ai.onnx, opset 17): zorble_a"]),
+    ("run several_unsupported.onnx", ["run", "{F}/several_unsupported.onnx", "-i", "x={F}/good_x.npy", "-o", "{OUT}"],
+     2, ["several_unsupported.onnx", "3 op type(s)", "Frobnicate (ai.onnx, opset 17): frob_a, frob_b",
+         "Quux (com.example, opset 1): quux_a", "Zorble (ai.onnx, opset 17): zorble_a"]),
+    # NPY inputs that are broken, or do not fit the model's input x: float32[1, 3].
+    ("npy bad magic", RUN + ["-i", "x={F}/bad_magic.npy"], 2,
+     ["bad_magic.npy", "bad magic", "expected: a file starting with the NPY magic", "got:      first bytes"]),
+    ("npy empty", RUN + ["-i", "x={F}/empty.npy"], 2, ["empty.npy", "NPY file is empty", "got:      0 bytes"]),
+    ("npy unsupported dtype", RUN + ["-i", "x={F}/unsupported_dtype.npy"], 2,
+     ["unsupported_dtype.npy", "'<c8'", "expected: one of <f4"]),
+    ("npy big endian", RUN + ["-i", "x={F}/big_endian.npy"], 2, ["big_endian.npy", "'>f4'", "expected: one of <f4"]),
+    ("npy truncated body", RUN + ["-i", "x={F}/truncated_body.npy"], 2,
+     ["truncated_body.npy", "expected: 12 bytes for <f4[1, 3]", "got:      7 bytes"]),
+    ("npy wrong shape", RUN + ["-i", "x={F}/wrong_shape.npy"], 2,
+     ["wrong_shape.npy", "tensor 'x'", "wrong shape", "expected: [1, 3]", "got:      [2, 5]", "good.onnx"]),
+    ("npy wrong dtype", RUN + ["-i", "x={F}/wrong_dtype.npy"], 2,
+     ["wrong_dtype.npy", "tensor 'x'", "wrong element type", "expected: float32", "got:      int64", "good.onnx"]),
+    ("npy missing file", RUN + ["-i", "x={F}/nope.npy"], 2, ["nope.npy", "does not exist"]),
+    ("npy is a folder", RUN + ["-i", "x={F}"], 2, ["expected an NPY file but got a folder"]),
+    # Inputs that are missing, unknown or doubled.
+    ("no inputs", RUN, 2, ["good.onnx", "missing input(s): x float32[1, 3]", "expected: a value for each of: x"]),
+    ("missing second input", ["run", "{F}/two_inputs.onnx", "-i", "a={F}/good_x.npy", "-o", "{OUT}"], 2,
+     ["two_inputs.onnx", "missing input(s): b float32[1, 3]", "expected: a value for each of: a, b"]),
+    ("unknown input name", RUN + ["-i", "nope={F}/good_x.npy"], 2,
+     ["good.onnx", "no input named 'nope'", "expected: one of: x"]),
+    ("input given twice", RUN + ["-i", "x={F}/good_x.npy", "-i", "x={F}/good_x.npy"], 2,
+     ["good.onnx", "input 'x' is given twice"]),
+    ("input without name, two inputs", ["run", "{F}/two_inputs.onnx", "-i", "{F}/good_x.npy", "-o", "{OUT}"], 2,
+     ["two_inputs.onnx", "has no NAME=", "expected: --input NAME=FILE.npy with NAME one of: a, b"]),
+    # Outputs that would land on a file or overwrite an input.
+    ("output dir is a file", ["run", "{F}/good.onnx", "-i", "x={F}/good_x.npy", "-o", "{F}/good_x.npy"], 2,
+     ["good_x.npy", "--output-dir exists and is not a folder"]),
+    ("output would overwrite input", ["run", "{F}/good.onnx", "-i", "x={F}/inputs/y.npy", "-o", "{F}/inputs"], 2,
+     ["y.npy", "refusing to overwrite an input file", "output 'y' would replace it"]),
+]
+# Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
+REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy"]
+
+
+def tree_digest(root):
+    """{relative path: sha256} of every file under root (folders included as entries)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = "dir"
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def run_case(pare, work, name, argv, want_rc, needles, failures):
+    out_dir = os.path.join(tempfile.mkdtemp(prefix="pare-bad-out-"), "out")
+    argv = [a.replace("{F}", work).replace("{OUT}", out_dir) for a in argv]
+    before = tree_digest(work)
+    try:
+        proc = subprocess.run([pare] + argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        failures.append(f"{name}: timed out (hang?)")
+        return
+    text = proc.stdout + proc.stderr
+    problems = []
+    if proc.returncode < 0:
+        problems.append(f"killed by signal {-proc.returncode} (crash)")
+    elif proc.returncode != want_rc:
+        problems.append(f"exit code {proc.returncode}, expected {want_rc}")
+    if "internal error" in text:
+        problems.append("reported as an internal error")
+    if want_rc == 2 and not proc.stderr.startswith("pare: error: "):
+        problems.append("stderr does not start with 'pare: error: '")
+    for needle in needles:
+        if needle not in text:
+            problems.append(f"output lacks {needle!r}")
+    if want_rc != 0 and os.path.exists(out_dir) and os.listdir(out_dir):
+        problems.append(f"--output-dir holds partial output: {os.listdir(out_dir)}")
+    after = tree_digest(work)
+    if after != before:
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        problems.append(f"input files changed or appeared: {changed}")
+    shutil.rmtree(os.path.dirname(out_dir), ignore_errors=True)
+    if problems:
+        failures.append(f"{name}: pare {' '.join(argv)}\n    " + "\n    ".join(problems) +
+                        "\n    --- output ---\n    " + text.strip().replace("\n", "\n    "))
+
+
+def main():
+    pare, corpus = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    # Work on a copy so that a bug that writes beside its inputs cannot touch the committed corpus.
+    work = os.path.join(tempfile.mkdtemp(prefix="pare-bad-input-"), "files")
+    shutil.copytree(corpus, work)
+    os.makedirs(os.path.join(work, "inputs"))
+    shutil.copy(os.path.join(work, "good_x.npy"), os.path.join(work, "inputs", "y.npy"))
+
+    failures = []
+    # A control: the valid model and input run and write their one output, so a broken pare cannot pass.
+    control_out = os.path.join(tempfile.mkdtemp(prefix="pare-bad-ctl-"), "out")
+    proc = subprocess.run([pare, "run", os.path.join(work, "good.onnx"), "-i", "x=" + os.path.join(work, "good_x.npy"),
+                           "-o", control_out], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or os.listdir(control_out) != ["y.npy"]:
+        failures.append("control run of good.onnx failed:\n" + proc.stdout + proc.stderr)
+
+    cases = list(CASES)
+    for pattern in REGRESSION_GLOBS:
+        for path in sorted(glob.glob(os.path.join(work, pattern))):
+            f = os.path.basename(path)
+            if f.endswith(".onnx"):
+                cases.append(("regression info " + f, ["info", "{F}/" + f], 2, [f]))
+                cases.append(("regression run " + f, ["run", "{F}/" + f, "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
+                              [f]))
+            else:
+                cases.append(("regression npy " + f, RUN + ["-i", "x={F}/" + f], 2, [f]))
+    for name, argv, want_rc, needles in cases:
+        run_case(pare, work, name, argv, want_rc, needles, failures)
+    shutil.rmtree(os.path.dirname(work), ignore_errors=True)
+    shutil.rmtree(os.path.dirname(control_out), ignore_errors=True)
+    print(f"bad_input: {len(cases) + 1 - len(failures)} of {len(cases) + 1} cases pass")
+    for f in failures:
+        print("FAIL " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
