@@ -14,6 +14,16 @@ void register_quantize_ops(OpTable& t);
 void register_reduce_ops(OpTable& t);
 void register_shape_ops(OpTable& t);
 void register_unary_ops(OpTable& t);
+void register_generate_ops(OpTable& t);
+void register_linalg_ops(OpTable& t);
+void register_loss_ops(OpTable& t);
+void register_qlinear_ops(OpTable& t);
+void register_random_ops(OpTable& t);
+void register_rearrange_ops(OpTable& t);
+void register_resize_ops(OpTable& t);
+void register_scatter_ops(OpTable& t);
+void register_select_ops(OpTable& t);
+void register_sort_ops(OpTable& t);
 
 void register_all_ops(OpTable& t) {
   register_activation_ops(t);
@@ -27,6 +37,16 @@ void register_all_ops(OpTable& t) {
   register_reduce_ops(t);
   register_shape_ops(t);
   register_unary_ops(t);
+  register_generate_ops(t);
+  register_linalg_ops(t);
+  register_loss_ops(t);
+  register_qlinear_ops(t);
+  register_random_ops(t);
+  register_rearrange_ops(t);
+  register_resize_ops(t);
+  register_scatter_ops(t);
+  register_select_ops(t);
+  register_sort_ops(t);
 }
 
 }  // namespace pare::ops

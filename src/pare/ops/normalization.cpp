@@ -75,6 +75,16 @@ Tensors lrn(const OpContext& ctx, const Tensors& in) {
   return {x / (bias + alpha / static_cast<double>(size) * sum).pow(beta)};
 }
 
+// MeanVarianceNormalization: (x - mean) / (std + 1e-9) over `axes`, as the ONNX function body computes it.
+Tensors mean_variance_norm(const OpContext& ctx, const Tensors& in) {
+  const at::Tensor& x = in.at(0);
+  std::vector<int64_t> axes = ctx.attr_ints("axes", {0, 2, 3});
+  for (auto& a : axes) a = normalize_axis(ctx, a, x.dim());
+  at::Tensor mean = x.mean(axes, true);
+  at::Tensor var = (x * x).mean(axes, true) - mean * mean;
+  return {(x - mean) / (at::sqrt(var) + 1e-9)};
+}
+
 }  // namespace
 
 void register_normalization_ops(OpTable& t) {
@@ -82,6 +92,7 @@ void register_normalization_ops(OpTable& t) {
   t.add({"LayerNormalization", 17, layer_norm});
   t.add({"InstanceNormalization", 1, instance_norm});
   t.add({"LRN", 1, lrn});
+  t.add({"MeanVarianceNormalization", 9, mean_variance_norm});
 }
 
 }  // namespace pare::ops
