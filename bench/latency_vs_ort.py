@@ -4,6 +4,7 @@
 # usage: /usr/bin/python3 bench/latency_vs_ort.py --build-dir build-ort [--models a,b] [--profile]
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -15,13 +16,27 @@ ROOT = os.path.dirname(HERE)
 CONVNETS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
             "squeezenet1_1", "densenet121", "googlenet", "regnet_x_400mf", "mnasnet0_5"]
 OTHERS = ["vit_tiny", "bert_tiny_op17"]
+# pare is timed twice: as is, and with glibc malloc kept from returning memory to the kernel. On this VM a page
+# fault on fresh memory is expensive, and libtorch allocates every intermediate anew (ORT reuses an arena).
+MALLOC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30), "MALLOC_TOP_PAD_": str(256 << 20)}
 
 
-def run_json(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True)
+def run_json(cmd, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stdout}{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def export_is_current(manifest):
+    """True when `manifest` exists and was written by the current tests/ort/export_models.py."""
+    if not os.path.exists(manifest):
+        return False
+    with open(os.path.join(ROOT, "tests", "ort", "export_models.py"), "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    with open(manifest) as f:
+        return json.load(f).get("script_sha256") == sha
 
 
 def cpu_name():
@@ -42,8 +57,8 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--image-size", type=int, default=128, help="ConvNet input height/width")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--min-seconds", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--min-seconds", type=float, default=0.5)
     ap.add_argument("--profile", action="store_true", help="also record pare's time per op type at the largest batch")
     ap.add_argument("--models-dir", default=None, help="default: BUILD_DIR/bench/models_<image size>")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latency_vs_ort.json"))
@@ -55,42 +70,52 @@ def main():
     bench = os.path.join(args.build_dir, "bench", "latency_bench")
     ort_js = os.path.join(HERE, "ort_latency.js")
     os.makedirs(models_dir, exist_ok=True)
-    missing = [n for n in names if not os.path.exists(os.path.join(models_dir, n + ".json"))]
+    missing = [n for n in names if not export_is_current(os.path.join(models_dir, n + ".json"))]
     if missing:
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "ort", "export_models.py"), models_dir,
                         "--models", ",".join(missing), "--image-size", str(args.image_size)], check=True)
 
     load_start = os.getloadavg()
     results, profiles = [], {}
-    common = ["--threads", "2", "--repeat", str(args.repeat), "--min-seconds", str(args.min_seconds)]
+    common = ["--threads", "2", "--warmup", "2", "--repeat", str(args.repeat), "--min-seconds", str(args.min_seconds)]
     for name in names:
         with open(os.path.join(models_dir, name + ".json")) as f:
             entry = json.load(f)
         model = os.path.join(models_dir, entry["model"])
         for batch in batches:
-            pare_ms, ort_ms = [], []
+            pare_ms, pare_keep_ms, ort_ms = [], [], []
             for _ in range(args.rounds):
-                pare_ms.append(run_json([bench, model, "--batch", str(batch)] + common)["median_ms"])
+                cmd = [bench, model, "--batch", str(batch)] + common
+                pare_ms.append(run_json(cmd)["median_ms"])
+                pare_keep_ms.append(run_json(cmd, MALLOC_KEEP)["median_ms"])
                 ort_ms.append(run_json(["node", ort_js, model, "--batch", str(batch)] + common)["median_ms"])
             row = {"model": name, "batch": batch, "input_shape": [batch] + entry["input_shape"][1:],
-                   "pare_ms": min(pare_ms), "ort_ms": min(ort_ms), "pare_round_ms": pare_ms, "ort_round_ms": ort_ms}
+                   "pare_ms": min(pare_ms), "pare_malloc_keep_ms": min(pare_keep_ms), "ort_ms": min(ort_ms),
+                   "pare_round_ms": pare_ms, "pare_malloc_keep_round_ms": pare_keep_ms, "ort_round_ms": ort_ms}
             row["ratio"] = row["pare_ms"] / row["ort_ms"]
+            row["ratio_malloc_keep"] = row["pare_malloc_keep_ms"] / row["ort_ms"]
             results.append(row)
-            print(f"{name:20s} batch {batch:3d}  pare {row['pare_ms']:9.2f} ms  ORT {row['ort_ms']:9.2f} ms  "
-                  f"pare/ORT {row['ratio']:.2f}", flush=True)
+            print(f"{name:20s} batch {batch:3d}  pare {row['pare_ms']:9.2f} ms  pare(malloc keep) "
+                  f"{row['pare_malloc_keep_ms']:9.2f} ms  ORT {row['ort_ms']:9.2f} ms  pare/ORT {row['ratio']:.2f}  "
+                  f"keep/ORT {row['ratio_malloc_keep']:.2f}", flush=True)
         if args.profile:
-            prof = run_json([bench, model, "--batch", str(max(batches)), "--profile"] + common)
-            ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
-            profiles[name] = {"batch": max(batches), "total_ms": prof["median_ms"], "ops": dict(ops)}
+            cmd = [bench, model, "--batch", str(max(batches)), "--profile", "--warmup", "1", "--repeat", "1",
+                   "--min-seconds", "0", "--threads", "2"]
+            profiles[name] = {}
+            for variant, env in (("as_is", None), ("malloc_keep", MALLOC_KEEP)):
+                prof = run_json(cmd, env)
+                ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
+                profiles[name][variant] = {"batch": max(batches), "ops_ms": {k: round(v["median_ms"], 2) for k, v in ops},
+                                           "nodes": {k: v["nodes"] for k, v in ops}}
 
     out = {
         "what": "fp32 latency, pare exec::Executor vs ONNX Runtime (onnxruntime-node), 2 intra-op threads both sides",
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
-        "protocol": f"{args.rounds} alternating rounds per side, each 3 warm-up runs then the median of >= "
+        "protocol": f"{args.rounds} alternating rounds per side, each 2 warm-up runs then the median of >= "
                     f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
-        "image_size_convnets": args.image_size, "results": results,
+        "image_size_convnets": args.image_size, "pare_malloc_keep_env": MALLOC_KEEP, "results": results,
     }
     if profiles:
         out["pare_profile"] = profiles
