@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -165,10 +166,15 @@ Action add_run_command(CLI::App& app) {
   auto inputs = std::make_shared<std::vector<std::string>>();
   auto out_dir = std::make_shared<std::string>();
   auto threads = std::make_shared<int>(0);
+  auto repeat = std::make_shared<int>(1);
+  auto nchw = std::make_shared<bool>(false);
   cmd->add_option("model", *model, "ONNX model file")->required();
   cmd->add_option("--input,-i", *inputs, "NAME=FILE.npy (or FILE.npy for a single-input model)");
   cmd->add_option("--output-dir,-o", *out_dir, "folder for the outputs (created if missing)");
   cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
+  cmd->add_option("--repeat", *repeat, "run N times and report the median latency (first run excluded when N > 1)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_flag("--nchw", *nchw, "compute convolutions in NCHW memory format instead of channels-last");
   return [=]() {
     try {
       return run_model(*model, *inputs, *out_dir, *threads);

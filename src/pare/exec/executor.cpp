@@ -215,7 +215,7 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
         }
     }
     ops::Tensors out;
-    ops::OpContext ctx(*c.node, c.opset, options_.training);
+    ops::OpContext ctx(*c.node, c.opset, options_.training, options_.channels_last);
     try {
       out = c.entry->fn(ctx, in);
     } catch (const Error&) {

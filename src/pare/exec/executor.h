@@ -28,6 +28,9 @@ using WeightOverride = std::function<at::Tensor(const at::Tensor& original)>;
 struct ExecOptions {
   bool training = false;  // BatchNorm uses batch statistics and updates running ones; Dropout active
   bool grad = false;      // record autograd even in inference mode (for learned quantizers); implied by training
+  // 2-D convolutions compute in channels-last (NHWC) memory format, which oneDNN runs much faster on CPU.
+  // Only the memory layout changes: every value keeps its logical NCHW shape and its numbers.
+  bool channels_last = false;
 };
 
 class Executor {

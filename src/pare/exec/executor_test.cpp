@@ -53,6 +53,18 @@ TEST(Executor, InferenceMatchesReference) {
   EXPECT_TRUE(at::allclose(y, reference(g, x), 1e-5, 1e-5));
 }
 
+TEST(Executor, ChannelsLastComputesTheSameValues) {
+  ir::Graph g = conv_net();
+  at::Tensor x = at::randn({3, 2, 4, 4});
+  ExecOptions cl;
+  cl.channels_last = true;
+  Executor nchw(g), nhwc(g, cl);
+  TensorMap a = nchw.capture({{"x", x}}, {"relu:out"}), b = nhwc.capture({{"x", x}}, {"relu:out"});
+  EXPECT_TRUE(b.at("relu:out").is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_EQ(b.at("relu:out").sizes(), a.at("relu:out").sizes());  // logical shape unchanged
+  EXPECT_TRUE(at::allclose(a.at("y"), b.at("y"), 1e-5, 1e-5));
+}
+
 TEST(Executor, BatchedEqualsOneByOne) {
   ir::Graph g = conv_net();
   Executor ex(g);

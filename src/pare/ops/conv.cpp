@@ -7,9 +7,14 @@
 namespace pare::ops {
 namespace {
 
+// NHWC copies of a 4-D float input and weight when the executor asks for channels-last computing.
+std::pair<at::Tensor, at::Tensor> memory_format_for(const OpContext& ctx, const at::Tensor& x, const at::Tensor& w) {
+  if (!ctx.channels_last() || x.dim() != 4 || x.scalar_type() != at::kFloat) return {x, w};
+  return {x.contiguous(at::MemoryFormat::ChannelsLast), w.contiguous(at::MemoryFormat::ChannelsLast)};
+}
+
 Tensors conv(const OpContext& ctx, const Tensors& in) {
-  const at::Tensor& x = in.at(0);
-  const at::Tensor& w = in.at(1);
+  const auto [x, w] = memory_format_for(ctx, in.at(0), in.at(1));
   at::Tensor b = opt_input(in, 2);
   const int64_t nsp = x.dim() - 2;
   if (nsp < 1 || w.dim() != x.dim())

@@ -14,11 +14,14 @@ using Tensors = std::vector<at::Tensor>;
 
 class OpContext {
  public:
-  OpContext(const ir::Node& node, int64_t opset, bool training) : node_(node), opset_(opset), training_(training) {}
+  OpContext(const ir::Node& node, int64_t opset, bool training, bool channels_last = false)
+      : node_(node), opset_(opset), training_(training), channels_last_(channels_last) {}
 
   const ir::Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
   bool training() const { return training_; }
+  // Convolutions should compute in NHWC (oneDNN's fast layout); values stay logically NCHW.
+  bool channels_last() const { return channels_last_; }
 
   bool has_attr(const std::string& key) const { return node_.has_attr(key); }
   int64_t attr_int(const std::string& key) const;  // required
@@ -38,6 +41,7 @@ class OpContext {
   const ir::Node& node_;
   int64_t opset_;
   bool training_;
+  bool channels_last_;
 };
 
 // Input i, or an undefined tensor when the input is omitted (absent or named "").
