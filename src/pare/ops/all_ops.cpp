@@ -24,6 +24,11 @@ void register_resize_ops(OpTable& t);
 void register_scatter_ops(OpTable& t);
 void register_select_ops(OpTable& t);
 void register_sort_ops(OpTable& t);
+void register_detection_ops(OpTable& t);
+void register_grid_sample_ops(OpTable& t);
+void register_recurrent_ops(OpTable& t);
+void register_spectral_ops(OpTable& t);
+void register_unpool_ops(OpTable& t);
 
 void register_all_ops(OpTable& t) {
   register_activation_ops(t);
@@ -47,6 +52,11 @@ void register_all_ops(OpTable& t) {
   register_scatter_ops(t);
   register_select_ops(t);
   register_sort_ops(t);
+  register_detection_ops(t);
+  register_grid_sample_ops(t);
+  register_recurrent_ops(t);
+  register_spectral_ops(t);
+  register_unpool_ops(t);
 }
 
 }  // namespace pare::ops
