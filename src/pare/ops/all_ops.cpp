@@ -9,6 +9,7 @@ void register_elementwise_ops(OpTable& t);
 void register_indexing_ops(OpTable& t);
 void register_matmul_ops(OpTable& t);
 void register_normalization_ops(OpTable& t);
+void register_optimizer_ops(OpTable& t);
 void register_pool_ops(OpTable& t);
 void register_quantize_ops(OpTable& t);
 void register_reduce_ops(OpTable& t);
@@ -57,6 +58,7 @@ void register_all_ops(OpTable& t) {
   register_recurrent_ops(t);
   register_spectral_ops(t);
   register_unpool_ops(t);
+  register_optimizer_ops(t);
 }
 
 }  // namespace pare::ops

@@ -1,4 +1,4 @@
-// Signal processing (opset 17): Hann/Hamming/Blackman windows, DFT and STFT on at::fft.
+// Signal processing (opset 17): Hann/Hamming/Blackman windows, DFT and STFT on at::fft, MelWeightMatrix.
 // Complex values travel as a trailing axis of 2 (real, imaginary), as ONNX represents them.
 #include <cmath>
 
@@ -66,6 +66,36 @@ Tensors stft(const OpContext& ctx, const Tensors& in) {
   return {to_onnx_complex(y, x.scalar_type())};
 }
 
+// MelWeightMatrix: triangular mel filters over the DFT bins [dft_length/2 + 1, num_mel_bins], with the
+// filter edges snapped to whole bins as the ONNX reference does. Built from scalars, not from data.
+Tensors mel_weight_matrix(const OpContext& ctx, const Tensors& in) {
+  const int64_t mels = in.at(0).reshape(-1)[0].item<int64_t>(), dft_len = in.at(1).reshape(-1)[0].item<int64_t>();
+  const double rate = in.at(2).reshape(-1)[0].item<double>();
+  const double lo = in.at(3).reshape(-1)[0].item<double>(), hi = in.at(4).reshape(-1)[0].item<double>();
+  if (mels < 1 || dft_len < 1 || rate <= 0) ctx.fail("num_mel_bins, dft_length and sample_rate must be positive");
+  const auto type = ir::to_scalar_type(static_cast<ir::DType>(ctx.attr_int("output_datatype", 1)));
+  auto to_mel = [](double hz) { return 2595.0 * std::log10(1 + hz / 700.0); };
+  const double mel_lo = to_mel(lo), step = (to_mel(hi) - mel_lo) / static_cast<double>(mels + 2);
+  std::vector<int64_t> edge(mels + 2);
+  for (int64_t i = 0; i < mels + 2; ++i) {
+    const double hz = 700.0 * (std::pow(10.0, (i * step + mel_lo) / 2595.0) - 1);
+    edge[i] = static_cast<int64_t>(std::floor((dft_len + 1) * hz / rate));
+  }
+  const int64_t bins = dft_len / 2 + 1;
+  std::vector<double> w(bins * mels, 0.0);
+  auto set = [&](int64_t j, int64_t i, double v) {
+    if (j >= 0 && j < bins) w[j * mels + i] = v;
+  };
+  for (int64_t i = 0; i < mels; ++i) {
+    const int64_t left = edge[i], center = edge[i + 1], right = edge[i + 2];
+    if (center == left) set(center, i, 1.0);
+    else
+      for (int64_t j = left; j <= center; ++j) set(j, i, double(j - left) / double(center - left));
+    for (int64_t j = center; j < right; ++j) set(j, i, double(right - j) / double(right - center));
+  }
+  return {at::tensor(w, at::kDouble).reshape({bins, mels}).to(type)};
+}
+
 }  // namespace
 
 void register_spectral_ops(OpTable& t) {
@@ -74,6 +104,7 @@ void register_spectral_ops(OpTable& t) {
   t.add({"BlackmanWindow", 17, window<2>});
   t.add({"DFT", 17, dft});
   t.add({"STFT", 17, stft});
+  t.add({"MelWeightMatrix", 17, mel_weight_matrix});
 }
 
 }  // namespace pare::ops
