@@ -19,7 +19,15 @@ Tensors scatter_elements(const OpContext& ctx, const Tensors& in) {
   const std::string reduction = ctx.opset() >= 16 ? ctx.attr_string("reduction", "none") : "none";
   if (reduction == "none") return {data.scatter(axis, idx, updates)};
   if (reduction == "add") return {data.scatter_add(axis, idx, updates)};
-  if (reduction == "mul") return {data.scatter_reduce(axis, idx, updates, "prod", true)};
+  if (reduction == "mul") {
+    // One slice along `axis` at a time: within a slice every target is distinct, so repeats multiply in order.
+    at::Tensor out = data;
+    for (int64_t k = 0; k < idx.size(axis); ++k) {
+      at::Tensor ik = idx.narrow(axis, k, 1);
+      out = out.scatter(axis, ik, out.gather(axis, ik) * updates.narrow(axis, k, 1));
+    }
+    return {out};
+  }
   ctx.fail("unknown reduction '" + reduction + "'", "use none, add or mul");
 }
 
@@ -46,7 +54,11 @@ Tensors scatter_nd(const OpContext& ctx, const Tensors& in) {
   const std::string reduction = ctx.opset() >= 16 ? ctx.attr_string("reduction", "none") : "none";
   if (reduction == "none") out = out.index_put({lin}, upd);
   else if (reduction == "add") out = out.index_put({lin}, upd, true);
-  else if (reduction == "mul") out = out.index_reduce(0, lin, upd, "prod", true);
+  else if (reduction == "mul")  // row by row, so that repeated indices multiply in order
+    for (int64_t k = 0; k < lin.size(0); ++k) {
+      at::Tensor lk = lin.narrow(0, k, 1);
+      out = out.index_put({lk}, out.index_select(0, lk) * upd.narrow(0, k, 1));
+    }
   else ctx.fail("unknown reduction '" + reduction + "'", "use none, add or mul");
   return {out.reshape(data.sizes())};
 }

@@ -32,8 +32,11 @@ Tensors unique(const OpContext& ctx, const Tensors& in) {
   }
   const int64_t n = src.size(axis), u = y.size(axis);
   inverse = inverse.reshape(-1);
-  // First occurrence of each unique value: the smallest position mapping to it.
-  at::Tensor first = at::full({u}, n, at::kLong).scatter_reduce(0, inverse, at::arange(n, at::kLong), "amin", true);
+  // First occurrence of each unique value: a stable sort of the inverse map puts it first in its group.
+  auto [grouped, order] = at::sort(inverse, true, 0, false);
+  at::Tensor starts = at::ones({n}, at::kBool);
+  if (n > 1) starts.narrow(0, 1, n - 1).copy_(grouped.narrow(0, 1, n - 1).ne(grouped.narrow(0, 0, n - 1)));
+  at::Tensor first = order.masked_select(starts);
   if (!sorted) {  // order by first occurrence instead of by value
     at::Tensor perm = at::argsort(first);
     y = y.index_select(axis, perm);
