@@ -25,6 +25,7 @@ void register_resize_ops(OpTable& t);
 void register_scatter_ops(OpTable& t);
 void register_select_ops(OpTable& t);
 void register_sort_ops(OpTable& t);
+void register_text_ops(OpTable& t);
 void register_detection_ops(OpTable& t);
 void register_grid_sample_ops(OpTable& t);
 void register_recurrent_ops(OpTable& t);
@@ -59,6 +60,7 @@ void register_all_ops(OpTable& t) {
   register_spectral_ops(t);
   register_unpool_ops(t);
   register_optimizer_ops(t);
+  register_text_ops(t);
 }
 
 }  // namespace pare::ops
