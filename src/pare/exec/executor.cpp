@@ -34,14 +34,33 @@ std::vector<std::string> unsupported_ops(const ir::Graph& graph) {
   return out;
 }
 
+// Inputs that hold settings or statistics rather than learnable values: (op, first index, last index).
+struct FixedInputs {
+  const char* op;
+  size_t first, last;
+};
+constexpr FixedInputs kFixedInputs[] = {
+    {"BatchNormalization", 3, 4},  // running mean / variance
+    {"Clip", 1, 2},                // bounds
+    {"Dropout", 1, 2},             // ratio, training_mode
+    {"Pad", 1, 3},                 // pads, constant value, axes
+    {"Resize", 1, 3},              // roi, scales, sizes
+    {"QuantizeLinear", 1, 2},      // scale, zero point (learned scales are supplied through weight overrides)
+    {"DequantizeLinear", 1, 2},
+};
+
 std::vector<std::pair<std::string, at::Tensor>> trainable_parameters(const ir::Graph& graph) {
-  std::set<std::string> stats;
+  // A float initializer is trainable if at least one node reads it at a learnable position.
+  std::set<std::string> learnable;
   for (const auto& n : graph.nodes)
-    if (n.op_type == "BatchNormalization")
-      for (size_t i = 3; i < n.inputs.size() && i < 5; ++i) stats.insert(n.inputs[i]);
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      bool fixed = false;
+      for (const auto& f : kFixedInputs) fixed |= n.op_type == f.op && i >= f.first && i <= f.last;
+      if (!fixed) learnable.insert(n.inputs[i]);
+    }
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& kv : graph.initializers)
-    if (at::isFloatingType(kv.second.scalar_type()) && !stats.count(kv.first)) out.emplace_back(kv.first, kv.second);
+    if (at::isFloatingType(kv.second.scalar_type()) && learnable.count(kv.first)) out.emplace_back(kv.first, kv.second);
   return out;
 }
 

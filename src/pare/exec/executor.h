@@ -86,7 +86,8 @@ class Executor {
   std::unordered_map<std::string, std::vector<std::pair<int, WeightOverride>>> overrides_;
 };
 
-// Float initializers that training updates: everything except BatchNorm running statistics.
+// Float initializers that training updates: those read at a learnable input position (not BatchNorm
+// statistics, Clip bounds, Dropout ratios, Pad values, Resize scales, Q/DQ scales). Constant nodes never are.
 std::vector<std::pair<std::string, at::Tensor>> trainable_parameters(const ir::Graph& graph);
 
 // Every node whose (domain, op, opset) has no implementation, as "Op (domain, opset N): node1, node2".

@@ -37,7 +37,8 @@ std::string GraphBuilder::initializer(const std::string& name, at::Tensor value)
 }
 
 std::string GraphBuilder::constant(at::Tensor value, const std::string& hint) {
-  return initializer(fresh(hint), std::move(value));
+  // A Constant node, not an initializer: ONNX's way to say "not a parameter", so training leaves it alone.
+  return add1("Constant", {}, {{"value", Attribute(std::move(value))}}, fresh(hint));
 }
 
 std::string GraphBuilder::constant_ints(const std::vector<int64_t>& values, const std::string& hint) {

@@ -16,7 +16,7 @@ class GraphBuilder {
   std::string input(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
   // A named initializer (weights, constants).
   std::string initializer(const std::string& name, at::Tensor value);
-  // An anonymous constant initializer, e.g. a shape for Reshape.
+  // An anonymous constant (a Constant node, so never trained), e.g. a shape for Reshape or a Clip bound.
   std::string constant(at::Tensor value, const std::string& hint = "const");
   std::string constant_ints(const std::vector<int64_t>& values, const std::string& hint = "shape");
 
