@@ -10,5 +10,6 @@ using Action = std::function<int()>;
 // Each adds its sub-command to `app` and returns the action to run when it is chosen.
 Action add_info_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
+Action add_zoo_command(CLI::App& app);
 
 }  // namespace pare::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   auto add = [&](pare::cli::Action a) { commands.emplace_back(app.get_subcommands({}).back(), std::move(a)); };
   add(pare::cli::add_info_command(app));
   add(pare::cli::add_run_command(app));
+  add(pare::cli::add_zoo_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
