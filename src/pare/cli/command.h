@@ -11,5 +11,6 @@ using Action = std::function<int()>;
 Action add_info_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
 Action add_zoo_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
 
 }  // namespace pare::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add(pare::cli::add_info_command(app));
   add(pare::cli::add_run_command(app));
   add(pare::cli::add_zoo_command(app));
+  add(pare::cli::add_eval_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

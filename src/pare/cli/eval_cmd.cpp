@@ -1,0 +1,58 @@
+// `pare eval MODEL --data SPEC [--json FILE]`: top-1/top-5 accuracy, loss, per-class accuracy, throughput.
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "pare/cli/command.h"
+#include "pare/data/dataset.h"
+#include "pare/error.h"
+#include "pare/io/atomic_file.h"
+#include "pare/io/onnx_import.h"
+#include "pare/ir/pipelines.h"
+#include "pare/train/evaluate.h"
+
+namespace pare::cli {
+
+Action add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Measure classification accuracy of a model on a dataset");
+  auto model = std::make_shared<std::string>();
+  auto spec = std::make_shared<std::string>("fmnist:test");
+  auto json = std::make_shared<std::string>();
+  auto batch = std::make_shared<int64_t>(256);
+  auto threads = std::make_shared<int>(0);
+  cmd->add_option("model", *model, "ONNX model file")->required();
+  cmd->add_option("--data", *spec, "dataset spec: fmnist:test, fmnist:train, npy:DIR, each with optional :COUNT[:SEED]");
+  cmd->add_option("--json", *json, "also write the results as JSON to this file");
+  cmd->add_option("--batch-size", *batch, "samples per batch")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
+  return [=]() {
+    if (*threads > 0) at::set_num_threads(*threads);
+    // Everything that can fail on bad input is checked before the long part starts.
+    const data::DatasetSpec ds = data::DatasetSpec::parse(*spec);
+    ir::Graph g = io::load_onnx(*model);
+    ir::optimize_for_inference(g);
+    exec::ExecOptions eo;
+    eo.channels_last = true;
+    exec::Executor ex(g, eo);
+    data::Dataset d = data::load_dataset(ds);
+    train::EvalOptions options;
+    options.batch_size = *batch;
+    train::EvalResult r = train::evaluate(ex, d, options);
+    fmt::print("model      {}\ndata       {}, {} samples\n", *model, ds.text, r.samples);
+    fmt::print("top-1      {:.2f} %\ntop-5      {:.2f} %\nloss       {:.4f}\n", r.top1, r.top5, r.loss);
+    std::string per_class;
+    for (size_t c = 0; c < r.per_class_top1.size(); ++c) per_class += fmt::format("{}{}:{:.1f}", c ? " " : "", c, r.per_class_top1[c]);
+    fmt::print("per class  {}\nspeed      {:.0f} samples/s ({:.2f} s)\n", per_class, r.samples_per_second(), r.seconds);
+    if (!json->empty()) {
+      nlohmann::json j = r.to_json();
+      j["model"] = *model;
+      j["data"] = ds.text;
+      io::write_atomic(*json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {*model});
+    }
+    return 0;
+  };
+}
+
+}  // namespace pare::cli

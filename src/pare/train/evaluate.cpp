@@ -1,0 +1,75 @@
+// Batched evaluation. Logits are reduced on the fly so memory stays at one batch.
+#include "pare/train/evaluate.h"
+
+#include <chrono>
+
+#include "pare/error.h"
+#include "pare/ir/graph.h"
+
+namespace pare::train {
+
+nlohmann::json EvalResult::to_json() const {
+  return {{"samples", samples},          {"top1", top1},       {"top5", top5},
+          {"loss", loss},                {"per_class_top1", per_class_top1},
+          {"seconds", seconds},          {"samples_per_second", samples_per_second()}};
+}
+
+EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options) {
+  const ir::Graph& g = ex.graph();
+  if (g.inputs.size() != 1)
+    throw Error("evaluation needs a model with one input").got(std::to_string(g.inputs.size()) + " inputs");
+  if (!data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels to evaluate against");
+  const std::string in_name = g.inputs[0].name;
+  const std::string out_name = options.output.empty() ? g.outputs.at(0).name : options.output;
+  if (const auto& shape = g.inputs[0].shape) {
+    bool ok = static_cast<int64_t>(shape->size()) == data.inputs.dim();
+    for (size_t i = 1; ok && i < shape->size(); ++i)
+      ok = !(*shape)[i].known() || (*shape)[i].value == data.inputs.size(static_cast<int64_t>(i));
+    if (!ok)
+      throw Error("dataset samples do not fit the model input").tensor(in_name)
+          .expected(ir::shape_string(shape)).got(ir::shape_string(data.inputs.sizes()) + " from " + data.name);
+  }
+  EvalResult r;
+  const int64_t n = data.size();
+  at::Tensor correct_per_class, count_per_class;
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0, classes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t start = 0; start < n; start += options.batch_size) {
+    const int64_t len = std::min(options.batch_size, n - start);
+    at::Tensor x = data.inputs.narrow(0, start, len);
+    at::Tensor y = data.labels.narrow(0, start, len);
+    at::Tensor logits = ex.run({{in_name, x}}, {out_name}).at(out_name).to(at::kFloat);
+    if (logits.dim() != 2 || logits.size(0) != len)
+      throw Error("model output is not [batch, classes] logits").tensor(out_name).got(ir::shape_string(logits.sizes()));
+    if (!classes) {
+      classes = logits.size(1);
+      correct_per_class = at::zeros({classes}, at::kLong);
+      count_per_class = at::zeros({classes}, at::kLong);
+    }
+    if (y.max().item<int64_t>() >= classes || y.min().item<int64_t>() < 0)
+      throw Error("a label is outside the model's " + std::to_string(classes) + " classes")
+          .got("labels from " + std::to_string(y.min().item<int64_t>()) + " to " + std::to_string(y.max().item<int64_t>()))
+          .hint("the dataset does not belong to this model");
+    loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    at::Tensor top = std::get<1>(logits.topk(std::min<int64_t>(5, classes), 1));
+    at::Tensor hit1 = top.select(1, 0) == y;
+    top1 += hit1.sum().item<int64_t>();
+    top5 += (top == y.unsqueeze(1)).any(1).sum().item<int64_t>();
+    correct_per_class.index_add_(0, y, hit1.to(at::kLong));
+    count_per_class.index_add_(0, y, at::ones_like(y));
+    if (options.progress) options.progress(start + len, n);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.samples = n;
+  r.top1 = n ? 100.0 * top1 / n : 0;
+  r.top5 = n ? 100.0 * top5 / n : 0;
+  r.loss = n ? loss_sum / n : 0;
+  for (int64_t c = 0; c < classes; ++c) {
+    const int64_t cnt = count_per_class[c].item<int64_t>();
+    r.per_class_top1.push_back(cnt ? 100.0 * correct_per_class[c].item<int64_t>() / cnt : 0.0);
+  }
+  return r;
+}
+
+}  // namespace pare::train
