@@ -137,6 +137,11 @@ def make_onnx_files(rng):
                    helper.make_node("Add", ["x", "x2"], ["y"], name="cyc_out")], [])
     save("cycle.onnx", cycle)
 
+    # Names that are not valid UTF-8 (protobuf does not check proto2 strings): info --json must still print.
+    # The marker is swapped for invalid bytes of the same length, so every length prefix stays right.
+    utf8 = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [], name="graph_MARK")
+    write_bytes("bad_utf8_names.onnx", utf8.SerializeToString().replace(b"MARK", b"\xfe\xff\xfe\xff"))
+
     dup = model([helper.make_node("Relu", ["x"], ["y"], name="dup_a"),
                  helper.make_node("Sigmoid", ["x"], ["y"], name="dup_b")], [])
     save("duplicate_producer.onnx", dup)
@@ -159,6 +164,10 @@ def make_npy_files():
     write_bytes("wrong_shape.npy", npy_bytes(np.zeros((2, 5), np.float32)))
     write_bytes("wrong_dtype.npy", npy_bytes(np.int64([[1, 2, 3]])))
     write_bytes("empty.npy", b"")
+    # A zero-size dimension next to two huge ones: 0 elements, but a naive size product overflows int64.
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 999999999999, 999999999999), }"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    write_bytes("zero_dim_overflow.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
 
 
 def main():

@@ -53,6 +53,8 @@ CASES += [
     ("run several_unsupported.onnx", ["run", "{F}/several_unsupported.onnx", "-i", "x={F}/good_x.npy", "-o", "{OUT}"],
      2, ["several_unsupported.onnx", "3 op type(s)", "Frobnicate (ai.onnx, opset 17): frob_a, frob_b",
          "Quux (com.example, opset 1): quux_a", "Zorble (ai.onnx, opset 17): zorble_a"]),
+    # Names that are not valid UTF-8 are printed with U+FFFD, not turned into an internal error.
+    ("info --json bad_utf8_names.onnx", ["info", "--json", "{F}/bad_utf8_names.onnx"], 0, ['"graph": "graph_\ufffd']),
     # NPY inputs that are broken, or do not fit the model's input x: float32[1, 3].
     ("npy bad magic", RUN + ["-i", "x={F}/bad_magic.npy"], 2,
      ["bad_magic.npy", "bad magic", "expected: a file starting with the NPY magic", "got:      first bytes"]),
@@ -66,6 +68,8 @@ CASES += [
      ["wrong_shape.npy", "tensor 'x'", "wrong shape", "expected: [1, 3]", "got:      [2, 5]", "good.onnx"]),
     ("npy wrong dtype", RUN + ["-i", "x={F}/wrong_dtype.npy"], 2,
      ["wrong_dtype.npy", "tensor 'x'", "wrong element type", "expected: float32", "got:      int64", "good.onnx"]),
+    ("npy zero dim next to huge ones", RUN + ["-i", "x={F}/zero_dim_overflow.npy"], 2,
+     ["zero_dim_overflow.npy", "implausibly large", "expected: at most 2^40 elements"]),
     ("npy missing file", RUN + ["-i", "x={F}/nope.npy"], 2, ["nope.npy", "does not exist"]),
     ("npy is a folder", RUN + ["-i", "x={F}"], 2, ["expected an NPY file but got a folder"]),
     # Inputs that are missing, unknown or doubled.
@@ -106,7 +110,7 @@ def run_case(pare, work, name, argv, want_rc, needles, failures):
     argv = [a.replace("{F}", work).replace("{OUT}", out_dir) for a in argv]
     before = tree_digest(work)
     try:
-        proc = subprocess.run([pare] + argv, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([pare] + argv, capture_output=True, text=True, errors="replace", timeout=120)
     except subprocess.TimeoutExpired:
         failures.append(f"{name}: timed out (hang?)")
         return

@@ -32,7 +32,10 @@ Action add_info_command(CLI::App& app) {
     }
     if (model->empty()) throw Error("no model given").hint("usage: pare info MODEL.onnx");
     ir::Graph g = io::load_onnx(*model);
-    if (*json) std::cout << report::model_summary_json(g, *model).dump(2) << "\n";
+    // ONNX names are not checked for valid UTF-8; print U+FFFD for bad bytes rather than fail on them.
+    if (*json)
+      std::cout << report::model_summary_json(g, *model).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
     else std::cout << report::model_summary_text(g, *model);
     if (*list_nodes && !*json) {
       std::cout << "nodes (name: op(inputs) -> outputs)\n";

@@ -105,11 +105,17 @@ at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) 
           .expected("a tuple of non-negative integers, e.g. (1, 3, 224, 224)").got(shape_text);
     }
   }
-  int64_t numel = 1;
+  // Zero-size dimensions must not hide huge ones: libtorch multiplies all of them when it allocates.
+  int64_t nonzero_product = 1;
+  bool has_zero = false;
   for (int64_t d : shape) {
-    if (d > 0 && numel > (int64_t{1} << 40) / d) throw Error("NPY shape is implausibly large").file(context);
-    numel *= d;
+    if (d == 0) { has_zero = true; continue; }
+    if (nonzero_product > (int64_t{1} << 40) / d)
+      throw Error("NPY shape is implausibly large").file(context)
+          .expected("at most 2^40 elements (ignoring zero-size dimensions)").got(shape_text);
+    nonzero_product *= d;
   }
+  const int64_t numel = has_zero ? 0 : nonzero_product;
   const size_t data_bytes = static_cast<size_t>(numel) * c10::elementSize(type->type);
   const size_t data_offset = offset + header_len;
   if (bytes.size() - data_offset != data_bytes)

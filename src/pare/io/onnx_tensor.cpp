@@ -90,15 +90,20 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
         .hint("pare supports float32/16, bfloat16, float64, int8/16/32/64, uint8 and bool tensors");
   const at::ScalarType st = ir::to_scalar_type(dtype);
   std::vector<int64_t> sizes(p.dims().begin(), p.dims().end());
-  int64_t numel = 1;
+  // Zero-size dimensions must not hide huge ones: libtorch multiplies all of them when it allocates.
+  int64_t numel = 1, nonzero_product = 1;
+  bool has_zero = false;
   for (int64_t d : sizes) {
     if (d < 0)
       throw Error("tensor has a negative dimension").file(context).tensor(p.name())
           .expected("dimensions >= 0").got(ir::shape_string(sizes)).hint("the file is corrupt; re-export the model");
-    if (d > 0 && numel > (int64_t{1} << 40) / d)
-      throw Error("tensor is implausibly large").file(context).tensor(p.name()).got(ir::shape_string(sizes));
-    numel *= d;
+    if (d == 0) { has_zero = true; continue; }
+    if (nonzero_product > (int64_t{1} << 40) / d)
+      throw Error("tensor is implausibly large").file(context).tensor(p.name())
+          .expected("at most 2^40 elements (ignoring zero-size dimensions)").got(ir::shape_string(sizes));
+    nonzero_product *= d;
   }
+  numel = has_zero ? 0 : nonzero_product;
   const size_t nbytes = static_cast<size_t>(numel) * c10::elementSize(st);
 
   const std::string* raw = nullptr;
