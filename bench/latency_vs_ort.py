@@ -50,6 +50,27 @@ def cpu_name():
     return platform.processor()
 
 
+def write_json(args, load_start, results, profiles):
+    """Rewritten after every model, so an interrupted run still leaves its results."""
+    out = {
+        "what": f"fp32 latency, pare exec::Executor vs ONNX Runtime (onnxruntime-node), {args.threads} intra-op threads "
+                "both sides; *_ms wall time, *_cpu_ms process CPU time (all threads) per run; ratio = pare/ORT",
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+        "protocol": f"{args.rounds} alternating rounds per side, each 2 warm-up runs then the median of >= "
+                    f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
+        "image_size_convnets": args.image_size, "pare_malloc_keep_env": MALLOC_KEEP, "results": results,
+    }
+    if profiles:
+        out["pare_profile"] = profiles
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(tmp, args.out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build-dir", required=True, help="holds bench/latency_bench")
@@ -57,6 +78,7 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--image-size", type=int, default=128, help="ConvNet input height/width")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads, both sides")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--min-seconds", type=float, default=0.5)
     ap.add_argument("--profile", action="store_true", help="also record pare's time per op type at the largest batch")
@@ -77,53 +99,43 @@ def main():
 
     load_start = os.getloadavg()
     results, profiles = [], {}
-    common = ["--threads", "2", "--warmup", "2", "--repeat", str(args.repeat), "--min-seconds", str(args.min_seconds)]
+    common = ["--threads", str(args.threads), "--warmup", "2", "--repeat", str(args.repeat), "--min-seconds", str(args.min_seconds)]
     for name in names:
         with open(os.path.join(models_dir, name + ".json")) as f:
             entry = json.load(f)
         model = os.path.join(models_dir, entry["model"])
         for batch in batches:
-            pare_ms, pare_keep_ms, ort_ms = [], [], []
+            runs = {"pare": [], "pare_malloc_keep": [], "ort": []}
             for _ in range(args.rounds):
                 cmd = [bench, model, "--batch", str(batch)] + common
-                pare_ms.append(run_json(cmd)["median_ms"])
-                pare_keep_ms.append(run_json(cmd, MALLOC_KEEP)["median_ms"])
-                ort_ms.append(run_json(["node", ort_js, model, "--batch", str(batch)] + common)["median_ms"])
-            row = {"model": name, "batch": batch, "input_shape": [batch] + entry["input_shape"][1:],
-                   "pare_ms": min(pare_ms), "pare_malloc_keep_ms": min(pare_keep_ms), "ort_ms": min(ort_ms),
-                   "pare_round_ms": pare_ms, "pare_malloc_keep_round_ms": pare_keep_ms, "ort_round_ms": ort_ms}
-            row["ratio"] = row["pare_ms"] / row["ort_ms"]
-            row["ratio_malloc_keep"] = row["pare_malloc_keep_ms"] / row["ort_ms"]
+                runs["pare"].append(run_json(cmd))
+                runs["pare_malloc_keep"].append(run_json(cmd, MALLOC_KEEP))
+                runs["ort"].append(run_json(["node", ort_js, model, "--batch", str(batch)] + common))
+            row = {"model": name, "batch": batch, "input_shape": [batch] + entry["input_shape"][1:]}
+            for side, rs in runs.items():
+                row[side + "_ms"] = min(r["median_ms"] for r in rs)
+                row[side + "_cpu_ms"] = min(r["median_cpu_ms"] for r in rs)
+                row[side + "_round_ms"] = [r["median_ms"] for r in rs]
+            for side in ("pare", "pare_malloc_keep"):
+                row["ratio" + side[4:]] = row[side + "_ms"] / row["ort_ms"]
+                row["cpu_ratio" + side[4:]] = row[side + "_cpu_ms"] / row["ort_cpu_ms"]
             results.append(row)
-            print(f"{name:20s} batch {batch:3d}  pare {row['pare_ms']:9.2f} ms  pare(malloc keep) "
-                  f"{row['pare_malloc_keep_ms']:9.2f} ms  ORT {row['ort_ms']:9.2f} ms  pare/ORT {row['ratio']:.2f}  "
-                  f"keep/ORT {row['ratio_malloc_keep']:.2f}", flush=True)
+            print(f"{name:20s} batch {batch:3d}  wall ms: pare {row['pare_ms']:8.1f}  pare(keep) "
+                  f"{row['pare_malloc_keep_ms']:8.1f}  ORT {row['ort_ms']:8.1f}  ratio {row['ratio']:.2f} / "
+                  f"{row['ratio_malloc_keep']:.2f}   cpu ms: {row['pare_cpu_ms']:8.1f} {row['pare_malloc_keep_cpu_ms']:8.1f} "
+                  f"{row['ort_cpu_ms']:8.1f}  ratio {row['cpu_ratio']:.2f} / {row['cpu_ratio_malloc_keep']:.2f}",
+                  flush=True)
         if args.profile:
             cmd = [bench, model, "--batch", str(max(batches)), "--profile", "--warmup", "1", "--repeat", "1",
-                   "--min-seconds", "0", "--threads", "2"]
+                   "--min-seconds", "0", "--threads", str(args.threads)]
             profiles[name] = {}
             for variant, env in (("as_is", None), ("malloc_keep", MALLOC_KEEP)):
                 prof = run_json(cmd, env)
                 ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
                 profiles[name][variant] = {"batch": max(batches), "ops_ms": {k: round(v["median_ms"], 2) for k, v in ops},
                                            "nodes": {k: v["nodes"] for k, v in ops}}
+        write_json(args, load_start, results, profiles)
 
-    out = {
-        "what": "fp32 latency, pare exec::Executor vs ONNX Runtime (onnxruntime-node), 2 intra-op threads both sides",
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
-        "protocol": f"{args.rounds} alternating rounds per side, each 2 warm-up runs then the median of >= "
-                    f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
-        "image_size_convnets": args.image_size, "pare_malloc_keep_env": MALLOC_KEEP, "results": results,
-    }
-    if profiles:
-        out["pare_profile"] = profiles
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=1)
-    os.replace(tmp, args.out)
     print("wrote " + args.out)
 
 

@@ -62,16 +62,20 @@ async function main() {
   const feeds = makeFeeds(ort, session, a.batch);
   for (let i = 0; i < a.warmup; ++i) await session.run(feeds);
   const times = [];
+  const cpu = [];  // process CPU time (user + system, all threads) per run, ms
   let total = 0;
   while ((times.length < a.repeat || total < a.minSeconds) && times.length < 200) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await session.run(feeds);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e3);
     times.push(ms);
     total += ms / 1e3;
   }
   console.log(JSON.stringify({ model: a.model, batch: a.batch, threads: a.threads, runs: times.length,
-    median_ms: median(times), min_ms: Math.min(...times) }));
+    median_ms: median(times), min_ms: Math.min(...times), median_cpu_ms: median(cpu) }));
 }
 
 main().catch((e) => {

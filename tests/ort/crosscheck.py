@@ -1,5 +1,6 @@
 # ONNX Runtime cross-check of one exported model: pare's executor and ORT run the same input and must agree to
-# max |pare - ORT| <= 1e-4 * max |ORT|; then ORT runs pare's re-export (io::save_onnx) and must agree the same way.
+# max |pare - ORT| <= 1e-4 * max |ORT|; so must `pare run` (the CLI path, with its inference passes), and ORT
+# running pare's re-export (io::save_onnx).
 # Exits 77 (ctest SKIP_RETURN_CODE) only when torch, numpy, node or onnxruntime-node is missing.
 import argparse
 import hashlib
@@ -108,6 +109,7 @@ def main():
     ap.add_argument("--models-dir", required=True, help="where export_models.py writes (cached between runs)")
     ap.add_argument("--work-dir", required=True)
     ap.add_argument("--pare-tool", required=True, help="the pare_run_resave program")
+    ap.add_argument("--pare-cli", default=None, help="the pare program (also checks `pare run`)")
     ap.add_argument("--node", default="node")
     args = ap.parse_args()
     check_prerequisites(args.node)
@@ -119,11 +121,14 @@ def main():
     work = os.path.join(args.work_dir, args.model)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    dirs = {k: os.path.join(work, k) for k in ("pare", "ort", "ort_resaved")}
+    dirs = {k: os.path.join(work, k) for k in ("pare", "pare_cli", "ort", "ort_resaved")}
     resaved = os.path.join(work, "pare_export.onnx")
     ort_run = os.path.join(HERE, "ort_run.js")
 
     run([args.pare_tool, model, dirs["pare"], resaved] + inputs, "pare")
+    if args.pare_cli:
+        run([args.pare_cli, "run", model, "--output-dir", dirs["pare_cli"], "--threads", "2"] +
+            [a for i in inputs for a in ("--input", i)], "pare run")
     ort_inputs = [a for i in inputs for a in ("--input", i)]
     run([args.node, ort_run, model, "--output-dir", dirs["ort"]] + ort_inputs, "onnxruntime on the original model")
     run([args.node, ort_run, resaved, "--output-dir", dirs["ort_resaved"]] + ort_inputs,
@@ -131,6 +136,9 @@ def main():
 
     ok1, rows1 = compare(np, dirs["ort"], dirs["pare"], "pare vs ORT", check_spread=True)
     ok2, rows2 = compare(np, dirs["ort"], dirs["ort_resaved"], "ORT(pare export) vs ORT")
+    if args.pare_cli:
+        ok3, rows3 = compare(np, dirs["ort"], dirs["pare_cli"], "pare run vs ORT")
+        ok2, rows2 = ok2 and ok3, rows2 + rows3
     for r in rows1 + rows2:
         status = "FAIL " + r["error"] if "error" in r else "ok"
         meas = f"max|ref| {r['max_abs_ref']:.4g}  max|diff| {r['max_abs_diff']:.3g}  rel {r['rel']:.3g}" \
