@@ -6,8 +6,10 @@
 
 #include "pare/cli/command.h"
 #include "pare/error.h"
+#include "pare/exec/caching_allocator.h"
 
 int main(int argc, char** argv) {
+  pare::exec::install_caching_cpu_allocator();  // reuse activation buffers across nodes and runs
   CLI::App app{"pare: make trained neural networks small and fast"};
   app.set_version_flag("--version", std::string("pare ") + PARE_VERSION);
   app.require_subcommand(1);
