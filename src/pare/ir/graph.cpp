@@ -133,21 +133,24 @@ void Graph::toposort() {
   std::set<NodeId> ready;
   for (NodeId i = 0; i < nodes.size(); ++i)
     if (pending[i] == 0) ready.insert(i);
-  std::vector<Node> sorted;
-  sorted.reserve(nodes.size());
+  std::vector<NodeId> order;  // nodes move only once the order is complete, so a cycle leaves g intact
+  order.reserve(nodes.size());
   while (!ready.empty()) {
     NodeId i = *ready.begin();
     ready.erase(ready.begin());
-    sorted.push_back(std::move(nodes[i]));
+    order.push_back(i);
     for (NodeId u : users[i])
       if (--pending[u] == 0) ready.insert(u);
   }
-  if (sorted.size() != nodes.size()) {
+  if (order.size() != nodes.size()) {
     std::string stuck;
     for (NodeId i = 0; i < nodes.size(); ++i)
       if (pending[i] > 0) { stuck = nodes[i].name; break; }
     throw Error("the graph has a cycle").node(stuck).hint("ONNX graphs must be acyclic; loops belong in a Loop node");
   }
+  std::vector<Node> sorted;
+  sorted.reserve(nodes.size());
+  for (NodeId i : order) sorted.push_back(std::move(nodes[i]));
   nodes = std::move(sorted);
 }
 

@@ -37,6 +37,8 @@ TEST(Graph, ToposortRestoresOrderAndDetectsCycles) {
   EXPECT_EQ(g.nodes[2].name, "neg");
   g.nodes[0].inputs[0] = "y";  // mm now reads neg's output: a cycle
   EXPECT_THROW(g.toposort(), Error);
+  EXPECT_EQ(g.nodes[0].name, "mm");  // a failed sort leaves the graph as it was
+  EXPECT_EQ(g.nodes[2].op_type, "Neg");
 }
 
 TEST(Graph, CloneIsDeep) {
