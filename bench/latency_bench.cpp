@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "pare/error.h"
+#include "pare/exec/caching_allocator.h"
 #include "pare/exec/executor.h"
 #include "pare/io/onnx_import.h"
+#include "pare/ir/pipelines.h"
 
 namespace {
 
@@ -90,8 +92,13 @@ double median(std::vector<double> v) {
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   at::set_num_threads(o.threads);
-  const pare::ir::Graph g = pare::io::load_onnx(o.model);
-  pare::exec::Executor ex(g);
+  // The same set-up as `pare run`: caching allocator, inference pipeline, channels-last convolutions.
+  pare::exec::install_caching_cpu_allocator();
+  pare::ir::Graph g = pare::io::load_onnx(o.model);
+  pare::ir::optimize_for_inference(g);
+  pare::exec::ExecOptions options;
+  options.channels_last = true;
+  pare::exec::Executor ex(g, options);
   const pare::exec::TensorMap feeds = make_feeds(g, o.batch);
   for (int i = 0; i < o.warmup; ++i) ex.run(feeds);
 

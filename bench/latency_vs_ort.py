@@ -16,9 +16,8 @@ ROOT = os.path.dirname(HERE)
 CONVNETS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
             "squeezenet1_1", "densenet121", "googlenet", "regnet_x_400mf", "mnasnet0_5"]
 OTHERS = ["vit_tiny", "bert_tiny_op17"]
-# pare is timed twice: as is, and with glibc malloc kept from returning memory to the kernel. On this VM a page
-# fault on fresh memory is expensive, and libtorch allocates every intermediate anew (ORT reuses an arena).
-MALLOC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30), "MALLOC_TOP_PAD_": str(256 << 20)}
+# pare is timed as `pare run` runs: caching allocator (fresh memory page-faults expensively on this VM, and
+# libtorch allocates every intermediate anew), BatchNorm folding, channels-last convolutions.
 
 
 def run_json(cmd, env_extra=None):
@@ -60,7 +59,7 @@ def write_json(args, load_start, results, profiles):
         "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
         "protocol": f"{args.rounds} alternating rounds per side, each 2 warm-up runs then the median of >= "
                     f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
-        "image_size_convnets": args.image_size, "pare_malloc_keep_env": MALLOC_KEEP, "results": results,
+        "image_size_convnets": args.image_size, "results": results,
     }
     if profiles:
         out["pare_profile"] = profiles
@@ -105,35 +104,29 @@ def main():
             entry = json.load(f)
         model = os.path.join(models_dir, entry["model"])
         for batch in batches:
-            runs = {"pare": [], "pare_malloc_keep": [], "ort": []}
+            runs = {"pare": [], "ort": []}
             for _ in range(args.rounds):
                 cmd = [bench, model, "--batch", str(batch)] + common
                 runs["pare"].append(run_json(cmd))
-                runs["pare_malloc_keep"].append(run_json(cmd, MALLOC_KEEP))
                 runs["ort"].append(run_json(["node", ort_js, model, "--batch", str(batch)] + common))
             row = {"model": name, "batch": batch, "input_shape": [batch] + entry["input_shape"][1:]}
             for side, rs in runs.items():
                 row[side + "_ms"] = min(r["median_ms"] for r in rs)
                 row[side + "_cpu_ms"] = min(r["median_cpu_ms"] for r in rs)
                 row[side + "_round_ms"] = [r["median_ms"] for r in rs]
-            for side in ("pare", "pare_malloc_keep"):
-                row["ratio" + side[4:]] = row[side + "_ms"] / row["ort_ms"]
-                row["cpu_ratio" + side[4:]] = row[side + "_cpu_ms"] / row["ort_cpu_ms"]
+            row["ratio"] = row["pare_ms"] / row["ort_ms"]
+            row["cpu_ratio"] = row["pare_cpu_ms"] / row["ort_cpu_ms"]
             results.append(row)
-            print(f"{name:20s} batch {batch:3d}  wall ms: pare {row['pare_ms']:8.1f}  pare(keep) "
-                  f"{row['pare_malloc_keep_ms']:8.1f}  ORT {row['ort_ms']:8.1f}  ratio {row['ratio']:.2f} / "
-                  f"{row['ratio_malloc_keep']:.2f}   cpu ms: {row['pare_cpu_ms']:8.1f} {row['pare_malloc_keep_cpu_ms']:8.1f} "
-                  f"{row['ort_cpu_ms']:8.1f}  ratio {row['cpu_ratio']:.2f} / {row['cpu_ratio_malloc_keep']:.2f}",
-                  flush=True)
+            print(f"{name:20s} batch {batch:3d}  wall ms: pare {row['pare_ms']:8.1f}  ORT {row['ort_ms']:8.1f}  "
+                  f"ratio {row['ratio']:.2f}   cpu ms: pare {row['pare_cpu_ms']:8.1f}  ORT {row['ort_cpu_ms']:8.1f}  "
+                  f"ratio {row['cpu_ratio']:.2f}", flush=True)
         if args.profile:
             cmd = [bench, model, "--batch", str(max(batches)), "--profile", "--warmup", "1", "--repeat", "1",
                    "--min-seconds", "0", "--threads", str(args.threads)]
-            profiles[name] = {}
-            for variant, env in (("as_is", None), ("malloc_keep", MALLOC_KEEP)):
-                prof = run_json(cmd, env)
-                ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
-                profiles[name][variant] = {"batch": max(batches), "ops_ms": {k: round(v["median_ms"], 2) for k, v in ops},
-                                           "nodes": {k: v["nodes"] for k, v in ops}}
+            prof = run_json(cmd)
+            ops = sorted(prof["profile"].items(), key=lambda kv: -kv[1]["median_ms"])
+            profiles[name] = {"batch": max(batches), "ops_ms": {k: round(v["median_ms"], 2) for k, v in ops},
+                              "nodes": {k: v["nodes"] for k, v in ops}}
         write_json(args, load_start, results, profiles)
 
     print("wrote " + args.out)

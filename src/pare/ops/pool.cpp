@@ -42,6 +42,20 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   const bool column_major = ctx.attr_int("storage_order", 0) != 0;
   if (column_major && nsp != 2 && ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty())
     ctx.fail("storage_order=1 (column-major indices) is supported for 2-D pools only");
+  const bool want_indices = ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty();
+  // Fast path: torch pads and pools in one kernel when its window rule gives ONNX's output size
+  // (symmetric pads of at most half a kernel; torch drops a ceil-mode window that starts in the padding).
+  if (nsp == 2 && !want_indices && at::isFloatingType(x.scalar_type()) && g.pad.symmetric()) {
+    bool same = true;
+    for (int64_t i = 0; i < nsp && same; ++i) {
+      const int64_t in_size = x.size(2 + i), k = g.kernel[i], s = g.strides[i], d = g.dilations[i], pad = g.pad.begin[i];
+      const int64_t num = in_size + 2 * pad - d * (k - 1) - 1;
+      int64_t torch_out = (g.ceil_mode ? (num + s - 1) / s : num / s) + 1;
+      if (g.ceil_mode && (torch_out - 1) * s >= in_size + pad) --torch_out;
+      same = 2 * pad <= k && num >= 0 && torch_out == onnx_out_size(in_size, k, s, d, pad, pad, g.ceil_mode);
+    }
+    if (same) return {at::max_pool2d(x, g.kernel, g.strides, g.pad.begin, g.dilations, g.ceil_mode)};
+  }
   // Explicit padding with -inf, then a pool without padding: exact for any pads / ceil_mode.
   Padding p = g.pad;
   for (int64_t i = 0; i < nsp; ++i) {
@@ -52,7 +66,6 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   }
   bool padded = false;
   for (int64_t i = 0; i < nsp; ++i) padded |= p.begin[i] || p.end[i];
-  const bool want_indices = ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty();
   const bool is_float = at::isFloatingType(x.scalar_type());
   at::Tensor xin = x;
   if (!is_float) xin = x.to(at::kFloat);  // int8/uint8 max pools (opset 12+); exact in float for 8-bit
