@@ -58,6 +58,15 @@ Tensors clip(const OpContext& ctx, const Tensors& in) {
     return {at::clamp(x, lo, hi)};
   }
   at::Tensor lo = opt_input(in, 1), hi = opt_input(in, 2);
+  // Constant scalar bounds (ReLU6 and friends): one fused clamp pass instead of two broadcast passes.
+  auto constant = [](const at::Tensor& t) { return !t.defined() || (t.numel() == 1 && !t.requires_grad()); };
+  if (!lo.defined() && !hi.defined()) return {x};
+  if (constant(lo) && constant(hi)) {
+    c10::optional<at::Scalar> lo_s, hi_s;
+    if (lo.defined()) lo_s = lo.reshape({}).item();
+    if (hi.defined()) hi_s = hi.reshape({}).item();
+    return {at::clamp(x, lo_s, hi_s)};
+  }
   at::Tensor y = x;
   if (lo.defined()) y = at::maximum(y, lo.to(x.scalar_type()));
   if (hi.defined()) y = at::minimum(y, hi.to(x.scalar_type()));
