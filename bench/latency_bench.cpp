@@ -50,14 +50,22 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw pare::Error("option " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--batch") o.batch = std::stoll(next());
-    else if (a == "--threads") o.threads = std::stoi(next());
-    else if (a == "--warmup") o.warmup = std::stoi(next());
-    else if (a == "--repeat") o.repeat = std::stoi(next());
-    else if (a == "--min-seconds") o.min_seconds = std::stod(next());
-    else if (a == "--profile") o.profile = true;
-    else if (o.model.empty()) o.model = a;
-    else throw pare::Error("unexpected argument " + a).hint("usage: latency_bench MODEL --batch N [--profile]");
+    if (a == "--batch")
+      o.batch = std::stoll(next());
+    else if (a == "--threads")
+      o.threads = std::stoi(next());
+    else if (a == "--warmup")
+      o.warmup = std::stoi(next());
+    else if (a == "--repeat")
+      o.repeat = std::stoi(next());
+    else if (a == "--min-seconds")
+      o.min_seconds = std::stod(next());
+    else if (a == "--profile")
+      o.profile = true;
+    else if (o.model.empty())
+      o.model = a;
+    else
+      throw pare::Error("unexpected argument " + a).hint("usage: latency_bench MODEL --batch N [--profile]");
   }
   if (o.model.empty()) throw pare::Error("no model given").hint("usage: latency_bench MODEL --batch N [--profile]");
   return o;
@@ -72,13 +80,20 @@ pare::exec::TensorMap make_feeds(const pare::ir::Graph& g, int64_t batch) {
     std::vector<int64_t> sizes;
     for (size_t d = 0; d < in.shape->size(); ++d) {
       const auto& dim = (*in.shape)[d];
-      if (d == 0) sizes.push_back(batch);
-      else if (dim.known()) sizes.push_back(dim.value);
-      else throw pare::Error("input has a symbolic dimension besides the batch").tensor(in.name)
-          .got(pare::ir::shape_string(in.shape)).hint("export the model with a fixed shape except dimension 0");
+      if (d == 0)
+        sizes.push_back(batch);
+      else if (dim.known())
+        sizes.push_back(dim.value);
+      else
+        throw pare::Error("input has a symbolic dimension besides the batch")
+            .tensor(in.name)
+            .got(pare::ir::shape_string(in.shape))
+            .hint("export the model with a fixed shape except dimension 0");
     }
-    if (in.dtype == pare::ir::DType::Int64) feeds[in.name] = at::randint(0, 100, sizes, at::kLong);
-    else feeds[in.name] = at::randn(sizes);
+    if (in.dtype == pare::ir::DType::Int64)
+      feeds[in.name] = at::randint(0, 100, sizes, at::kLong);
+    else
+      feeds[in.name] = at::randn(sizes);
   }
   return feeds;
 }
@@ -113,7 +128,10 @@ int run(int argc, char** argv) {
     times_ms.push_back(1e3 * s);
     total_s += s;
   }
-  nlohmann::json out = {{"model", o.model}, {"batch", o.batch}, {"threads", o.threads}, {"runs", times_ms.size()},
+  nlohmann::json out = {{"model", o.model},
+                        {"batch", o.batch},
+                        {"threads", o.threads},
+                        {"runs", times_ms.size()},
                         {"median_ms", median(times_ms)},
                         {"min_ms", *std::min_element(times_ms.begin(), times_ms.end())},
                         {"median_cpu_ms", median(cpu_ms)}};

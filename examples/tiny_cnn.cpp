@@ -15,7 +15,8 @@ static std::string conv_bn_relu(pare::ir::GraphBuilder& b, const std::string& x,
                                 int64_t stride, const std::string& name) {
   auto w = b.initializer(name + ".weight", at::randn({cout, cin, 3, 3}) * std::sqrt(2.0 / (9.0 * cin)));
   auto h = b.add1("Conv", {x, w},
-                  {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}},
+                  {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                   {"pads", std::vector<int64_t>{1, 1, 1, 1}},
                    {"strides", std::vector<int64_t>{stride, stride}}},
                   name);
   auto s = b.initializer(name + ".bn.weight", at::rand({cout}) * 0.5 + 0.75);

@@ -5,12 +5,36 @@ namespace pare {
 
 Error::Error(std::string what) : what_(std::move(what)) { compose(); }
 
-Error& Error::file(std::string path) { file_ = std::move(path); compose(); return *this; }
-Error& Error::node(std::string name) { node_ = std::move(name); compose(); return *this; }
-Error& Error::tensor(std::string name) { tensor_ = std::move(name); compose(); return *this; }
-Error& Error::expected(std::string text) { expected_ = std::move(text); compose(); return *this; }
-Error& Error::got(std::string text) { got_ = std::move(text); compose(); return *this; }
-Error& Error::hint(std::string text) { hint_ = std::move(text); compose(); return *this; }
+Error& Error::file(std::string path) {
+  file_ = std::move(path);
+  compose();
+  return *this;
+}
+Error& Error::node(std::string name) {
+  node_ = std::move(name);
+  compose();
+  return *this;
+}
+Error& Error::tensor(std::string name) {
+  tensor_ = std::move(name);
+  compose();
+  return *this;
+}
+Error& Error::expected(std::string text) {
+  expected_ = std::move(text);
+  compose();
+  return *this;
+}
+Error& Error::got(std::string text) {
+  got_ = std::move(text);
+  compose();
+  return *this;
+}
+Error& Error::hint(std::string text) {
+  hint_ = std::move(text);
+  compose();
+  return *this;
+}
 
 void Error::compose() {
   message_.clear();

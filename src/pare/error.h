@@ -37,7 +37,7 @@ namespace detail {
 }  // namespace pare
 
 // An internal invariant: a failure is a pare bug, reported with file:line (never abort()).
-#define PARE_ASSERT(cond, msg)                                                 \
-  do {                                                                         \
+#define PARE_ASSERT(cond, msg)                                                    \
+  do {                                                                            \
     if (!(cond)) ::pare::detail::assert_failed(#cond, (msg), __FILE__, __LINE__); \
   } while (0)

@@ -48,9 +48,9 @@ struct TestResult {
   std::string name, suite;
   std::vector<std::string> ops;  // op types the model uses (domain-qualified outside ai.onnx)
   Status status = Status::Skipped;
-  std::string reason;            // failure or skip reason (first line)
-  bool excepted = false;         // failure listed in exceptions.txt
-  bool filtered_out = false;     // does not use the --op filter's op
+  std::string reason;         // failure or skip reason (first line)
+  bool excepted = false;      // failure listed in exceptions.txt
+  bool filtered_out = false;  // does not use the --op filter's op
   double seconds = 0;
 };
 
@@ -249,7 +249,8 @@ std::map<std::string, std::string> load_exceptions(const std::string& path) {
     reason.erase(0, std::min(reason.size(), reason.find_first_not_of(" \t")));
     if (reason.empty())
       throw pare::Error("exception line " + std::to_string(lineno) + " for '" + name + "' gives no reason")
-          .file(path).hint("write `test_name  why it cannot pass`");
+          .file(path)
+          .hint("write `test_name  why it cannot pass`");
     out[name] = reason;
   }
   return out;
@@ -303,8 +304,10 @@ int run(const Options& opt) {
         row.skip_reasons.insert(r.reason);
       } else {
         ++row.run;
-        if (r.status == Status::Passed) ++row.passed;
-        else row.failures.push_back(&r);
+        if (r.status == Status::Passed)
+          ++row.passed;
+        else
+          row.failures.push_back(&r);
       }
     }
 
@@ -332,15 +335,16 @@ int run(const Options& opt) {
   for (const auto& s : stale) std::printf("note: %s passes but is listed in exceptions.txt\n", s.c_str());
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%d ops run (%d with every test passing), %d tests skipped for unsupported ops or types, "
-              "%d failures listed as exceptions, %.1f s\n",
-              ops_supported, ops_clean, skipped, excepted, secs);
+  std::printf(
+      "%d ops run (%d with every test passing), %d tests skipped for unsupported ops or types, "
+      "%d failures listed as exceptions, %.1f s\n",
+      ops_supported, ops_clean, skipped, excepted, secs);
   std::printf("%d passed, %d failed\n", passed, failed);
 
   if (!opt.json_path.empty()) {
     nlohmann::json j;
-    j["summary"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}, {"excepted", excepted},
-                    {"seconds", secs}};
+    j["summary"] = {
+        {"passed", passed}, {"failed", failed}, {"skipped", skipped}, {"excepted", excepted}, {"seconds", secs}};
     for (const auto& [op, row] : rows) {
       nlohmann::json o = {{"op", op}, {"passed", row.passed}, {"run", row.run}, {"skipped", row.skipped}};
       o["failures"] = nlohmann::json::array();
@@ -351,8 +355,13 @@ int run(const Options& opt) {
     }
     for (const auto& r : results) {
       const char* st = r.status == Status::Passed ? "passed" : r.status == Status::Failed ? "failed" : "skipped";
-      j["tests"].push_back({{"name", r.name}, {"suite", r.suite}, {"status", st}, {"reason", r.reason},
-                            {"excepted", r.excepted}, {"ops", r.ops}, {"seconds", r.seconds}});
+      j["tests"].push_back({{"name", r.name},
+                            {"suite", r.suite},
+                            {"status", st},
+                            {"reason", r.reason},
+                            {"excepted", r.excepted},
+                            {"ops", r.ops},
+                            {"seconds", r.seconds}});
     }
     std::ofstream f(opt.json_path);
     if (!f) throw pare::Error("cannot write the JSON table").file(opt.json_path);
@@ -374,14 +383,22 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--op") opt.op_filter = value();
-    else if (a == "--test") opt.test_filter = value();
-    else if (a == "--json") opt.json_path = value();
-    else if (a == "--exceptions") opt.exceptions = value();
-    else if (a == "-v" || a == "--verbose") opt.verbose = true;
-    else if (a == "-h" || a == "--help") return usage(), 0;
-    else if (!a.empty() && a[0] == '-') return usage(), 2;
-    else opt.root = a;
+    if (a == "--op")
+      opt.op_filter = value();
+    else if (a == "--test")
+      opt.test_filter = value();
+    else if (a == "--json")
+      opt.json_path = value();
+    else if (a == "--exceptions")
+      opt.exceptions = value();
+    else if (a == "-v" || a == "--verbose")
+      opt.verbose = true;
+    else if (a == "-h" || a == "--help")
+      return usage(), 0;
+    else if (!a.empty() && a[0] == '-')
+      return usage(), 2;
+    else
+      opt.root = a;
   }
   try {
     return run(opt);

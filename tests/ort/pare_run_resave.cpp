@@ -41,7 +41,8 @@ int run(int argc, char** argv) {
   pare::exec::Executor ex(g);
   const pare::exec::TensorMap out = ex.run(feeds);
   fs::create_directories(out_dir);
-  for (const auto& o : g.outputs) pare::io::save_npy(out.at(o.name), (fs::path(out_dir) / file_name_for(o.name)).string());
+  for (const auto& o : g.outputs)
+    pare::io::save_npy(out.at(o.name), (fs::path(out_dir) / file_name_for(o.name)).string());
   pare::io::save_onnx(g, resaved, {}, {model});
   return 0;
 }

@@ -23,7 +23,8 @@ Action add_eval_command(CLI::App& app) {
   auto batch = std::make_shared<int64_t>(256);
   auto threads = std::make_shared<int>(0);
   cmd->add_option("model", *model, "ONNX model file")->required();
-  cmd->add_option("--data", *spec, "dataset spec: fmnist:test, fmnist:train, npy:DIR, each with optional :COUNT[:SEED]");
+  cmd->add_option("--data", *spec,
+                  "dataset spec: fmnist:test, fmnist:train, npy:DIR, each with optional :COUNT[:SEED]");
   cmd->add_option("--json", *json, "also write the results as JSON to this file");
   cmd->add_option("--batch-size", *batch, "samples per batch")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
@@ -43,7 +44,8 @@ Action add_eval_command(CLI::App& app) {
     fmt::print("model      {}\ndata       {}, {} samples\n", *model, ds.text, r.samples);
     fmt::print("top-1      {:.2f} %\ntop-5      {:.2f} %\nloss       {:.4f}\n", r.top1, r.top5, r.loss);
     std::string per_class;
-    for (size_t c = 0; c < r.per_class_top1.size(); ++c) per_class += fmt::format("{}{}:{:.1f}", c ? " " : "", c, r.per_class_top1[c]);
+    for (size_t c = 0; c < r.per_class_top1.size(); ++c)
+      per_class += fmt::format("{}{}:{:.1f}", c ? " " : "", c, r.per_class_top1[c]);
     fmt::print("per class  {}\nspeed      {:.0f} samples/s ({:.2f} s)\n", per_class, r.samples_per_second(), r.seconds);
     if (!json->empty()) {
       nlohmann::json j = r.to_json();

@@ -25,7 +25,8 @@ Action add_info_command(CLI::App& app) {
     if (*list_ops) {
       for (const auto& [domain, op] : ops::OpTable::builtin().ops()) {
         std::string versions;
-        for (int v : ops::OpTable::builtin().versions(domain, op)) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+        for (int v : ops::OpTable::builtin().versions(domain, op))
+          versions += (versions.empty() ? "" : ", ") + std::to_string(v);
         fmt::print("{:<28} since opset {}\n", (domain.empty() ? "" : domain + ".") + op, versions);
       }
       return 0;
@@ -36,7 +37,8 @@ Action add_info_command(CLI::App& app) {
     if (*json)
       std::cout << report::model_summary_json(g, *model).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
-    else std::cout << report::model_summary_text(g, *model);
+    else
+      std::cout << report::model_summary_text(g, *model);
     if (*list_nodes && !*json) {
       std::cout << "nodes (name: op(inputs) -> outputs)\n";
       for (const auto& n : g.nodes) {

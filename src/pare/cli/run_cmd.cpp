@@ -42,7 +42,9 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
     if (eq == std::string::npos) {
       if (g.inputs.size() != 1)
         throw Error("--input '" + spec + "' has no NAME= and the model has " + std::to_string(g.inputs.size()) +
-                    " inputs").file(model).expected("--input NAME=FILE.npy with NAME one of: " + names)
+                    " inputs")
+            .file(model)
+            .expected("--input NAME=FILE.npy with NAME one of: " + names)
             .hint("`pare info " + model + "` lists the inputs with their shapes");
       name = g.inputs[0].name;
       file = spec;
@@ -51,7 +53,8 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
       file = spec.substr(eq + 1);
     }
     if (!g.is_input(name))
-      throw Error("the model has no input named '" + name + "'").file(model)
+      throw Error("the model has no input named '" + name + "'")
+          .file(model)
           .expected(names.empty() ? "no --input (the model takes none)" : "one of: " + names)
           .hint("`pare info " + model + "` lists the inputs with their shapes");
     if (feeds.count(name))
@@ -60,8 +63,8 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
     try {
       ex.check_input(*g.find_value_info(name), t);
     } catch (Error& e) {
-      throw e.file(file).hint("this .npy does not fit input '" + name + "' of " + model +
-                              "; `pare info " + model + "` lists the inputs with their shapes");
+      throw e.file(file).hint("this .npy does not fit input '" + name + "' of " + model + "; `pare info " + model +
+                              "` lists the inputs with their shapes");
     }
     feeds[name] = t;
     files.push_back(file);
@@ -72,7 +75,9 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
   if (!missing.empty()) {
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
-    throw Error("missing input(s): " + list).file(model).expected("a value for each of: " + names)
+    throw Error("missing input(s): " + list)
+        .file(model)
+        .expected("a value for each of: " + names)
         .hint("pass each with --input NAME=FILE.npy");
   }
   return feeds;
@@ -82,7 +87,9 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
 void check_output_dir(const std::string& dir) {
   std::error_code ec;
   if (!dir.empty() && fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw Error("--output-dir exists and is not a folder").file(dir).expected("a folder (created if missing)")
+    throw Error("--output-dir exists and is not a folder")
+        .file(dir)
+        .expected("a folder (created if missing)")
         .hint("choose another --output-dir");
 }
 
@@ -96,7 +103,8 @@ std::vector<std::string> output_paths(const ir::Graph& g, const std::string& dir
     std::string path = (fs::path(dir) / file_name_for(o.name)).string();
     auto [it, fresh] = owner.emplace(path, o.name);
     if (!fresh)
-      throw Error("outputs '" + it->second + "' and '" + o.name + "' would both be written to one file").file(path)
+      throw Error("outputs '" + it->second + "' and '" + o.name + "' would both be written to one file")
+          .file(path)
           .hint("rename one of the outputs in the model");
     try {
       io::refuse_overwrite(path, inputs);

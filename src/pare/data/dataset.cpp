@@ -15,7 +15,8 @@ namespace {
 const char* kForms = "fmnist:train, fmnist:test, npy:DIR, each optionally with :COUNT[:SEED] (e.g. fmnist:train:512)";
 
 bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() < 19 && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() && s.size() < 19 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 }  // namespace
 
@@ -23,8 +24,7 @@ DatasetSpec DatasetSpec::parse(const std::string& text) {
   DatasetSpec s;
   s.text = text;
   const auto colon = text.find(':');
-  if (colon == std::string::npos || colon == 0)
-    throw Error("dataset spec '" + text + "' has no kind").expected(kForms);
+  if (colon == std::string::npos || colon == 0) throw Error("dataset spec '" + text + "' has no kind").expected(kForms);
   s.kind = text.substr(0, colon);
   std::string rest = text.substr(colon + 1);
   // Trailing numeric fields are COUNT and SEED (folders may contain ':' but not end in ':<digits>' twice).
@@ -66,7 +66,8 @@ static Dataset load_fmnist(const std::string& split, const DataPaths& paths) {
   at::Tensor images = load_idx(prefix + "-images-idx3-ubyte.gz");
   at::Tensor labels = load_idx(prefix + "-labels-idx1-ubyte.gz");
   if (images.dim() != 3 || labels.dim() != 1 || images.size(0) != labels.size(0))
-    throw Error("Fashion-MNIST images and labels do not match").file(prefix + "-images-idx3-ubyte.gz")
+    throw Error("Fashion-MNIST images and labels do not match")
+        .file(prefix + "-images-idx3-ubyte.gz")
         .expected("[N, 28, 28] images and [N] labels")
         .got(ir::shape_string(images.sizes()) + " and " + ir::shape_string(labels.sizes()));
   Dataset d;
@@ -80,7 +81,9 @@ static Dataset load_fmnist(const std::string& split, const DataPaths& paths) {
 static Dataset load_npy_folder(const std::string& dir) {
   const fs::path in = fs::path(dir) / "inputs.npy", lab = fs::path(dir) / "labels.npy";
   if (!fs::exists(in))
-    throw Error("dataset folder has no inputs.npy").file(dir).hint("save the stacked samples as DIR/inputs.npy [N, ...]");
+    throw Error("dataset folder has no inputs.npy")
+        .file(dir)
+        .hint("save the stacked samples as DIR/inputs.npy [N, ...]");
   Dataset d;
   d.name = "npy:" + dir;
   d.inputs = io::load_npy(in.string());
@@ -89,7 +92,8 @@ static Dataset load_npy_folder(const std::string& dir) {
   if (fs::exists(lab)) {
     d.labels = io::load_npy(lab.string());
     if (d.labels.dim() != 1 || d.labels.size(0) != d.inputs.size(0) || at::isFloatingType(d.labels.scalar_type()))
-      throw Error("labels.npy does not match inputs.npy").file(lab.string())
+      throw Error("labels.npy does not match inputs.npy")
+          .file(lab.string())
           .expected("integer labels of shape [" + std::to_string(d.inputs.size(0)) + "]")
           .got(std::string(c10::toString(d.labels.scalar_type())) + ir::shape_string(d.labels.sizes()));
     d.labels = d.labels.to(at::kLong);

@@ -35,7 +35,7 @@ TEST(Dataset, RandomSubsetIsSeeded) {
   EXPECT_TRUE(at::equal(a.labels, b.labels));
   EXPECT_FALSE(at::equal(a.labels, c.labels));
   EXPECT_TRUE(at::equal(a.inputs.squeeze(1).to(at::kLong), a.labels));  // pairs stay together
-  EXPECT_EQ(std::get<0>(at::_unique(a.labels)).numel(), 10);          // without replacement
+  EXPECT_EQ(std::get<0>(at::_unique(a.labels)).numel(), 10);            // without replacement
 }
 
 TEST(Dataset, LoadsFashionMnistSubset) {

@@ -16,7 +16,8 @@ namespace {
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f)
-    throw Error("cannot open IDX file").file(path)
+    throw Error("cannot open IDX file")
+        .file(path)
         .hint("Fashion-MNIST comes with Debian's dataset-fashion-mnist package (`dpkg -L dataset-fashion-mnist`)");
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
@@ -62,13 +63,26 @@ at::Tensor idx_from_bytes(const std::string& raw, const std::string& context) {
     throw Error("not an IDX file (bad magic)").file(context).expected("0x00 0x00 <type> <rank>");
   at::ScalarType type;
   switch (uint8_t(bytes[2])) {
-    case 0x08: type = at::kByte; break;
-    case 0x09: type = at::kChar; break;
-    case 0x0B: type = at::kShort; break;
-    case 0x0C: type = at::kInt; break;
-    case 0x0D: type = at::kFloat; break;
-    case 0x0E: type = at::kDouble; break;
-    default: throw Error("unknown IDX element type code " + std::to_string(uint8_t(bytes[2]))).file(context);
+    case 0x08:
+      type = at::kByte;
+      break;
+    case 0x09:
+      type = at::kChar;
+      break;
+    case 0x0B:
+      type = at::kShort;
+      break;
+    case 0x0C:
+      type = at::kInt;
+      break;
+    case 0x0D:
+      type = at::kFloat;
+      break;
+    case 0x0E:
+      type = at::kDouble;
+      break;
+    default:
+      throw Error("unknown IDX element type code " + std::to_string(uint8_t(bytes[2]))).file(context);
   }
   const int rank = uint8_t(bytes[3]);
   if (rank == 0 || bytes.size() < 4 + 4 * size_t(rank)) throw Error("IDX header is truncated").file(context);
@@ -76,13 +90,15 @@ at::Tensor idx_from_bytes(const std::string& raw, const std::string& context) {
   int64_t numel = 1;
   for (int i = 0; i < rank; ++i) {
     shape.push_back(be32(bytes, 4 + 4 * i));
-    if (shape.back() > 0 && numel > (int64_t{1} << 36) / shape.back()) throw Error("IDX shape is implausibly large").file(context);
+    if (shape.back() > 0 && numel > (int64_t{1} << 36) / shape.back())
+      throw Error("IDX shape is implausibly large").file(context);
     numel *= shape.back();
   }
   const size_t offset = 4 + 4 * size_t(rank);
   const size_t elem = c10::elementSize(type);
   if (bytes.size() - offset != size_t(numel) * elem)
-    throw Error("IDX data size does not match its header").file(context)
+    throw Error("IDX data size does not match its header")
+        .file(context)
         .expected(std::to_string(numel * elem) + " bytes for " + ir::shape_string(shape))
         .got(std::to_string(bytes.size() - offset) + " bytes");
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));

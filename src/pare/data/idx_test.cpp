@@ -52,9 +52,9 @@ TEST(Idx, DecodesBigEndianTypes) {
 
 TEST(Idx, RejectsMalformedFiles) {
   EXPECT_THROW(idx_from_bytes("", "f"), Error);
-  EXPECT_THROW(idx_from_bytes(header(0x08, {2, 2}) + "abc", "f"), Error);      // 3 of 4 bytes
-  EXPECT_THROW(idx_from_bytes(header(0x07, {1}) + "a", "f"), Error);           // unknown type
-  EXPECT_THROW(idx_from_bytes(std::string{1, 2, 8, 1, 0, 0, 0, 1, 9}, "f"), Error);  // bad magic
+  EXPECT_THROW(idx_from_bytes(header(0x08, {2, 2}) + "abc", "f"), Error);                     // 3 of 4 bytes
+  EXPECT_THROW(idx_from_bytes(header(0x07, {1}) + "a", "f"), Error);                          // unknown type
+  EXPECT_THROW(idx_from_bytes(std::string{1, 2, 8, 1, 0, 0, 0, 1, 9}, "f"), Error);           // bad magic
   EXPECT_THROW(idx_from_bytes(std::string{char(0x1f), char(0x8b), 8, 0, 1, 2}, "f"), Error);  // broken gzip
   try {
     load_idx("/nonexistent/train-images-idx3-ubyte.gz");

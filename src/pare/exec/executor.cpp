@@ -19,8 +19,8 @@ std::vector<std::string> unsupported_ops(const ir::Graph& graph) {
   for (const auto& n : graph.nodes) {
     const int64_t opset = graph.opset(n.domain);
     if (!table.find(n.domain, n.op_type, opset)) {
-      std::string key = n.op_type + " (" + (n.domain.empty() ? "ai.onnx" : n.domain) + ", opset " +
-                        std::to_string(opset) + ")";
+      std::string key =
+          n.op_type + " (" + (n.domain.empty() ? "ai.onnx" : n.domain) + ", opset " + std::to_string(opset) + ")";
       missing[key].push_back(n.name);
     }
   }
@@ -100,7 +100,8 @@ Executor::Executor(const ir::Graph& graph, ExecOptions options) : graph_(graph),
 int Executor::slot_of(const std::string& value) const {
   auto it = slots_.find(value);
   if (it == slots_.end())
-    throw Error("no value named '" + value + "' in the graph").tensor(value)
+    throw Error("no value named '" + value + "' in the graph")
+        .tensor(value)
         .hint("`pare info MODEL --nodes` lists every node with its input and output value names");
   return it->second;
 }
@@ -119,8 +120,7 @@ void Executor::set_weight_override(const std::string& node_name, WeightOverride 
       if (graph_.is_initializer(n.inputs[i])) input_index = static_cast<int>(i);
     if (input_index < 0 && !n.inputs.empty() && graph_.is_initializer(n.inputs[0])) input_index = 0;
     if (input_index < 0)
-      throw Error("node has no initializer input to override").node(node_name)
-          .hint("pass the input index explicitly");
+      throw Error("node has no initializer input to override").node(node_name).hint("pass the input index explicitly");
   }
   if (input_index >= static_cast<int>(n.inputs.size()))
     throw Error("weight override index " + std::to_string(input_index) + " is out of range").node(node_name);
@@ -131,8 +131,10 @@ void Executor::check_input(const ir::ValueInfo& info, const at::Tensor& t) const
   if (!t.defined()) throw Error("input is missing").tensor(info.name);
   if (info.dtype != ir::DType::Undefined && ir::has_scalar_type(info.dtype) &&
       t.scalar_type() != ir::to_scalar_type(info.dtype))
-    throw Error("input has the wrong element type").tensor(info.name)
-        .expected(ir::dtype_name(info.dtype)).got(ir::dtype_name(ir::from_scalar_type(t.scalar_type())))
+    throw Error("input has the wrong element type")
+        .tensor(info.name)
+        .expected(ir::dtype_name(info.dtype))
+        .got(ir::dtype_name(ir::from_scalar_type(t.scalar_type())))
         .hint("convert the input, e.g. save the .npy as " + ir::dtype_name(info.dtype));
   if (info.shape) {
     const auto& dims = *info.shape;
@@ -140,8 +142,10 @@ void Executor::check_input(const ir::ValueInfo& info, const at::Tensor& t) const
     for (size_t i = 0; ok && i < dims.size(); ++i)
       if (dims[i].known() && dims[i].value != t.size(static_cast<int64_t>(i))) ok = false;
     if (!ok)
-      throw Error("input has the wrong shape").tensor(info.name)
-          .expected(ir::shape_string(info.shape)).got(ir::shape_string(t.sizes()));
+      throw Error("input has the wrong shape")
+          .tensor(info.name)
+          .expected(ir::shape_string(info.shape))
+          .got(ir::shape_string(t.sizes()));
   }
 }
 
@@ -166,8 +170,10 @@ std::vector<bool> Executor::needed_nodes(const std::vector<int>& fed, const std:
 TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& fetch_names) {
   std::optional<c10::InferenceMode> inference;
   std::optional<at::AutoGradMode> grad_mode;
-  if (options_.training || options_.grad) grad_mode.emplace(true);
-  else inference.emplace();
+  if (options_.training || options_.grad)
+    grad_mode.emplace(true);
+  else
+    inference.emplace();
 
   std::vector<at::Tensor> values(slot_names_.size());
   for (const auto& kv : graph_.initializers) values[slots_.at(kv.first)] = kv.second;
@@ -214,11 +220,16 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
     in.clear();
     for (size_t k = 0; k < c.in_slots.size(); ++k) {
       int s = c.in_slots[k];
-      if (s < 0) { in.emplace_back(); continue; }
+      if (s < 0) {
+        in.emplace_back();
+        continue;
+      }
       if (!values[s].defined())
         throw Error("value '" + slot_names_[s] + "' is needed but was not given")
-            .node(c.node->name).tensor(slot_names_[s])
-            .hint(graph_.is_input(slot_names_[s]) ? "pass every graph input" : "feed it, or feed the values it is computed from");
+            .node(c.node->name)
+            .tensor(slot_names_[s])
+            .hint(graph_.is_input(slot_names_[s]) ? "pass every graph input"
+                                                  : "feed it, or feed the values it is computed from");
       in.push_back(values[s]);
     }
     if (!overrides_.empty()) {
@@ -227,7 +238,8 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
         for (const auto& [k, fn] : it->second) {
           at::Tensor w = fn(in[k]);
           if (!w.defined() || w.sizes() != in[k].sizes())
-            throw Error("weight override returned a tensor of the wrong shape").node(c.node->name)
+            throw Error("weight override returned a tensor of the wrong shape")
+                .node(c.node->name)
                 .expected(ir::shape_string(in[k].sizes()))
                 .got(w.defined() ? ir::shape_string(w.sizes()) : "undefined");
           in[k] = w;
@@ -243,8 +255,11 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
       std::string msg = e.what();
       msg = msg.substr(0, msg.find('\n'));
       std::string shapes;
-      for (const auto& t : in) shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? ir::shape_string(t.sizes()) : "-");
-      throw Error(c.node->op_type + " failed: " + msg).node(c.node->name).got("input shapes " + shapes)
+      for (const auto& t : in)
+        shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? ir::shape_string(t.sizes()) : "-");
+      throw Error(c.node->op_type + " failed: " + msg)
+          .node(c.node->name)
+          .got("input shapes " + shapes)
           .hint("check the input shapes against what the model expects (`pare info MODEL`)");
     }
     for (size_t k = 0; k < c.out_slots.size(); ++k) {
@@ -252,8 +267,7 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
       if (s < 0) continue;
       if (k >= out.size() || !out[k].defined()) {
         if (readers[s] > 0 || keep[s])
-          throw Error("optional output " + std::to_string(k) + " is used but not computed by pare")
-              .node(c.node->name);
+          throw Error("optional output " + std::to_string(k) + " is used but not computed by pare").node(c.node->name);
         continue;
       }
       values[s] = std::move(out[k]);
@@ -266,7 +280,8 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
   TensorMap result;
   for (size_t k = 0; k < fetches.size(); ++k) {
     const at::Tensor& v = values[fetch_slots[k]];
-    if (!v.defined()) throw Error("value '" + fetches[k] + "' could not be computed from the given feeds").tensor(fetches[k]);
+    if (!v.defined())
+      throw Error("value '" + fetches[k] + "' could not be computed from the given feeds").tensor(fetches[k]);
     result[fetches[k]] = v;
   }
   return result;
@@ -276,7 +291,8 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs) {
   if (inputs.size() != graph_.inputs.size()) {
     std::string names;
     for (const auto& v : graph_.inputs) names += (names.empty() ? "" : ", ") + v.name;
-    throw Error("wrong number of inputs").expected(std::to_string(graph_.inputs.size()) + " (" + names + ")")
+    throw Error("wrong number of inputs")
+        .expected(std::to_string(graph_.inputs.size()) + " (" + names + ")")
         .got(std::to_string(inputs.size()));
   }
   TensorMap feeds;

@@ -175,9 +175,9 @@ TEST(Executor, RunsSubGraphFromIntermediateFeeds) {
 TEST(Executor, RejectsWrongInputs) {
   ir::Graph g = conv_net();
   Executor ex(g);
-  EXPECT_THROW(ex.run({at::randn({2, 3, 4, 4})}), Error);           // wrong channel count
+  EXPECT_THROW(ex.run({at::randn({2, 3, 4, 4})}), Error);                  // wrong channel count
   EXPECT_THROW(ex.run({at::randn({2, 2, 4, 4}).to(at::kDouble)}), Error);  // wrong dtype
-  EXPECT_THROW(ex.run(std::vector<at::Tensor>{}), Error);            // missing input
+  EXPECT_THROW(ex.run(std::vector<at::Tensor>{}), Error);                  // missing input
   try {
     ex.run({at::randn({2, 2, 5})});
     FAIL() << "expected an Error";

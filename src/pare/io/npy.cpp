@@ -21,17 +21,19 @@ struct NpyType {
   const char* descr;
   at::ScalarType type;
 };
-const NpyType kTypes[] = {{"<f4", at::kFloat}, {"<f2", at::kHalf},  {"<f8", at::kDouble}, {"<i8", at::kLong},
-                          {"<i4", at::kInt},   {"<i2", at::kShort}, {"|i1", at::kChar},   {"|u1", at::kByte},
-                          {"|b1", at::kBool}};
+const NpyType kTypes[] = {{"<f4", at::kFloat}, {"<f2", at::kHalf}, {"<f8", at::kDouble},
+                          {"<i8", at::kLong},  {"<i4", at::kInt},  {"<i2", at::kShort},
+                          {"|i1", at::kChar},  {"|u1", at::kByte}, {"|b1", at::kBool}};
 
 // Up to `n` leading bytes, printable ones as they are and the rest as \xNN, for "got:" lines.
 std::string printable_prefix(const std::string& bytes, size_t n) {
   std::string out = "'";
   for (size_t i = 0; i < bytes.size() && i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(bytes[i]);
-    if (std::isprint(c) && c != '\\') out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
+    if (std::isprint(c) && c != '\\')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
   }
   return out + "'";
 }
@@ -44,9 +46,12 @@ std::string header_value(const std::string& header, const std::string& key, cons
   size_t start = header.find_first_not_of(' ', colon + 1);
   if (start == std::string::npos) throw Error("NPY header is malformed").file(context);
   size_t end;
-  if (header[start] == '(') end = header.find(')', start) + 1;
-  else if (header[start] == '\'') end = header.find('\'', start + 1) + 1;
-  else end = header.find_first_of(",}", start);
+  if (header[start] == '(')
+    end = header.find(')', start) + 1;
+  else if (header[start] == '\'')
+    end = header.find('\'', start + 1) + 1;
+  else
+    end = header.find_first_of(",}", start);
   if (end == std::string::npos || end == 0 || end <= start) throw Error("NPY header is malformed").file(context);
   return header.substr(start, end - start);
 }
@@ -55,7 +60,8 @@ std::string header_value(const std::string& header, const std::string& key, cons
 
 at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) {
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
-    throw Error(bytes.empty() ? "NPY file is empty" : "not an NPY file (bad magic)").file(context)
+    throw Error(bytes.empty() ? "NPY file is empty" : "not an NPY file (bad magic)")
+        .file(context)
         .expected("a file starting with the NPY magic \\x93NUMPY")
         .got(bytes.empty() ? "0 bytes" : "first bytes " + printable_prefix(bytes, 8))
         .hint("save arrays with numpy.save(path, array)");
@@ -84,8 +90,10 @@ at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) 
   for (const auto& t : kTypes)
     if (descr == t.descr) type = &t;
   if (!type)
-    throw Error("unsupported NPY dtype '" + descr + "'").file(context)
-        .expected("one of <f4 <f2 <f8 <i8 <i4 <i2 |i1 |u1 |b1 (little-endian)").got("'" + descr + "'")
+    throw Error("unsupported NPY dtype '" + descr + "'")
+        .file(context)
+        .expected("one of <f4 <f2 <f8 <i8 <i4 <i2 |i1 |u1 |b1 (little-endian)")
+        .got("'" + descr + "'")
         .hint("convert first, e.g. numpy.save(path, a.astype('<f4'))");
   if (header_value(header, "fortran_order", context) != "False")
     throw Error("Fortran-ordered NPY arrays are not supported").file(context).hint("save numpy.ascontiguousarray(a)");
@@ -101,25 +109,33 @@ at::Tensor npy_from_bytes(const std::string& bytes, const std::string& context) 
       shape.push_back(std::stoll(num));
       num.clear();
     } else {
-      throw Error("NPY header has a malformed shape").file(context)
-          .expected("a tuple of non-negative integers, e.g. (1, 3, 224, 224)").got(shape_text);
+      throw Error("NPY header has a malformed shape")
+          .file(context)
+          .expected("a tuple of non-negative integers, e.g. (1, 3, 224, 224)")
+          .got(shape_text);
     }
   }
   // Zero-size dimensions must not hide huge ones: libtorch multiplies all of them when it allocates.
   int64_t nonzero_product = 1;
   bool has_zero = false;
   for (int64_t d : shape) {
-    if (d == 0) { has_zero = true; continue; }
+    if (d == 0) {
+      has_zero = true;
+      continue;
+    }
     if (nonzero_product > (int64_t{1} << 40) / d)
-      throw Error("NPY shape is implausibly large").file(context)
-          .expected("at most 2^40 elements (ignoring zero-size dimensions)").got(shape_text);
+      throw Error("NPY shape is implausibly large")
+          .file(context)
+          .expected("at most 2^40 elements (ignoring zero-size dimensions)")
+          .got(shape_text);
     nonzero_product *= d;
   }
   const int64_t numel = has_zero ? 0 : nonzero_product;
   const size_t data_bytes = static_cast<size_t>(numel) * c10::elementSize(type->type);
   const size_t data_offset = offset + header_len;
   if (bytes.size() - data_offset != data_bytes)
-    throw Error("NPY data has the wrong size").file(context)
+    throw Error("NPY data has the wrong size")
+        .file(context)
         .expected(std::to_string(data_bytes) + " bytes for " + descr + ir::shape_string(shape))
         .got(std::to_string(bytes.size() - data_offset) + " bytes");
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type->type));
@@ -148,7 +164,8 @@ std::string npy_to_bytes(const at::Tensor& t_in) {
   for (int64_t i = 0; i < t.dim(); ++i) shape += (i ? ", " : "") + std::to_string(t.size(i));
   if (t.dim() == 1) shape += ",";  // a one-element Python tuple
   shape += ")";
-  std::string header = std::string("{'descr': '") + type->descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      std::string("{'descr': '") + type->descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces so that magic + len + header + '\n' is a multiple of 64.
   const size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";

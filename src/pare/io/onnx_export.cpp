@@ -27,8 +27,10 @@ void value_info_to_proto(const ir::ValueInfo& v, onnx::ValueInfoProto* p) {
     auto* shape = tt->mutable_shape();
     for (const auto& d : *v.shape) {
       auto* dp = shape->add_dim();
-      if (d.known()) dp->set_dim_value(d.value);
-      else if (!d.param.empty()) dp->set_dim_param(d.param);
+      if (d.known())
+        dp->set_dim_value(d.value);
+      else if (!d.param.empty())
+        dp->set_dim_param(d.param);
     }
   }
 }
@@ -39,11 +41,26 @@ void attribute_to_proto(const std::string& name, const ir::Attribute& a, onnx::A
   using K = ir::Attribute::Kind;
   p->set_name(name);
   switch (a.kind) {
-    case K::Int: p->set_type(onnx::AttributeProto::INT); p->set_i(a.i); break;
-    case K::Float: p->set_type(onnx::AttributeProto::FLOAT); p->set_f(static_cast<float>(a.f)); break;
-    case K::String: p->set_type(onnx::AttributeProto::STRING); p->set_s(a.s); break;
-    case K::Tensor: p->set_type(onnx::AttributeProto::TENSOR); tensor_to_proto(a.t, "", p->mutable_t()); break;
-    case K::Graph: p->set_type(onnx::AttributeProto::GRAPH); graph_to_proto(*a.g, p->mutable_g()); break;
+    case K::Int:
+      p->set_type(onnx::AttributeProto::INT);
+      p->set_i(a.i);
+      break;
+    case K::Float:
+      p->set_type(onnx::AttributeProto::FLOAT);
+      p->set_f(static_cast<float>(a.f));
+      break;
+    case K::String:
+      p->set_type(onnx::AttributeProto::STRING);
+      p->set_s(a.s);
+      break;
+    case K::Tensor:
+      p->set_type(onnx::AttributeProto::TENSOR);
+      tensor_to_proto(a.t, "", p->mutable_t());
+      break;
+    case K::Graph:
+      p->set_type(onnx::AttributeProto::GRAPH);
+      graph_to_proto(*a.g, p->mutable_g());
+      break;
     case K::Ints:
       p->set_type(onnx::AttributeProto::INTS);
       for (int64_t v : a.ints) p->add_ints(v);
@@ -82,8 +99,7 @@ void graph_to_proto(const ir::Graph& g, onnx::GraphProto* gp) {
 // hand, or passes that changed them) get theirs from ONNX shape inference.
 void fill_output_types(onnx::ModelProto* m) {
   bool missing = false;
-  for (const auto& o : m->graph().output())
-    missing |= !o.type().tensor_type().has_shape();
+  for (const auto& o : m->graph().output()) missing |= !o.type().tensor_type().has_shape();
   if (!missing) return;
   onnx::ModelProto inferred = *m;
   try {
@@ -95,7 +111,8 @@ void fill_output_types(onnx::ModelProto* m) {
   for (int i = 0; i < m->graph().output_size(); ++i) {
     auto* o = m->mutable_graph()->mutable_output(i);
     const auto& inferred_type = inferred.graph().output(i).type();
-    if (!o->type().tensor_type().has_shape() && inferred_type.tensor_type().has_shape()) *o->mutable_type() = inferred_type;
+    if (!o->type().tensor_type().has_shape() && inferred_type.tensor_type().has_shape())
+      *o->mutable_type() = inferred_type;
   }
 }
 
@@ -131,33 +148,37 @@ void save_onnx(const ir::Graph& g, const std::string& path, const OnnxSaveOption
   bool wrote_external = false;
   if (options.external_data_min_bytes > 0) {
     // Move large initializers out of the protobuf into one data file, 64-byte aligned.
-    write_atomic(data_path.string(), [&](std::ostream& out) {
-      int64_t offset = 0;
-      for (auto& t : *m.mutable_graph()->mutable_initializer()) {
-        if (static_cast<int64_t>(t.raw_data().size()) < options.external_data_min_bytes) continue;
-        int64_t pad = (64 - offset % 64) % 64;
-        out << std::string(static_cast<size_t>(pad), '\0');
-        offset += pad;
-        out.write(t.raw_data().data(), static_cast<std::streamsize>(t.raw_data().size()));
-        const int64_t len = static_cast<int64_t>(t.raw_data().size());
-        t.clear_raw_data();
-        t.set_data_location(onnx::TensorProto::EXTERNAL);
-        auto add = [&](const std::string& k, const std::string& v) {
-          auto* e = t.add_external_data();
-          e->set_key(k);
-          e->set_value(v);
-        };
-        add("location", data_name);
-        add("offset", std::to_string(offset));
-        add("length", std::to_string(len));
-        offset += len;
-        wrote_external = true;
-      }
-    }, protected_inputs);
+    write_atomic(
+        data_path.string(),
+        [&](std::ostream& out) {
+          int64_t offset = 0;
+          for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+            if (static_cast<int64_t>(t.raw_data().size()) < options.external_data_min_bytes) continue;
+            int64_t pad = (64 - offset % 64) % 64;
+            out << std::string(static_cast<size_t>(pad), '\0');
+            offset += pad;
+            out.write(t.raw_data().data(), static_cast<std::streamsize>(t.raw_data().size()));
+            const int64_t len = static_cast<int64_t>(t.raw_data().size());
+            t.clear_raw_data();
+            t.set_data_location(onnx::TensorProto::EXTERNAL);
+            auto add = [&](const std::string& k, const std::string& v) {
+              auto* e = t.add_external_data();
+              e->set_key(k);
+              e->set_value(v);
+            };
+            add("location", data_name);
+            add("offset", std::to_string(offset));
+            add("length", std::to_string(len));
+            offset += len;
+            wrote_external = true;
+          }
+        },
+        protected_inputs);
     if (!wrote_external) fs::remove(data_path);
   }
   if (m.ByteSizeLong() > static_cast<size_t>(INT32_MAX))
-    throw Error("the model is larger than protobuf's 2 GiB limit").file(path)
+    throw Error("the model is larger than protobuf's 2 GiB limit")
+        .file(path)
         .hint("save with external data (initializers above a size go to FILE.data)");
   if (options.check) {
     try {
@@ -174,13 +195,17 @@ void save_onnx(const ir::Graph& g, const std::string& path, const OnnxSaveOption
         onnx::checker::check_model(m);
       }
     } catch (const std::exception& e) {
-      throw Error(std::string("the exported model fails onnx::checker: ") + e.what()).file(path)
+      throw Error(std::string("the exported model fails onnx::checker: ") + e.what())
+          .file(path)
           .hint("this is a pare bug unless the graph was built by hand; `pare info` on the input may show why");
     }
   }
-  write_atomic(path, [&](std::ostream& out) {
-    if (!m.SerializeToOstream(&out)) throw Error("serializing the ONNX model failed").file(path);
-  }, protected_inputs);
+  write_atomic(
+      path,
+      [&](std::ostream& out) {
+        if (!m.SerializeToOstream(&out)) throw Error("serializing the ONNX model failed").file(path);
+      },
+      protected_inputs);
 }
 
 }  // namespace pare::io

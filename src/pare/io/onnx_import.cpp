@@ -29,8 +29,10 @@ ir::ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v) {
       std::vector<ir::Dim> dims;
       for (const auto& d : tt.shape().dim()) {
         ir::Dim dim;
-        if (d.has_dim_value()) dim.value = d.dim_value();
-        else if (d.has_dim_param()) dim.param = d.dim_param();
+        if (d.has_dim_value())
+          dim.value = d.dim_value();
+        else if (d.has_dim_param())
+          dim.param = d.dim_param();
         dims.push_back(dim);
       }
       vi.shape = dims;
@@ -48,9 +50,18 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::str
   using K = ir::Attribute::Kind;
   ir::Attribute out;
   switch (a.type()) {
-    case onnx::AttributeProto::INT: out.kind = K::Int; out.i = a.i(); break;
-    case onnx::AttributeProto::FLOAT: out.kind = K::Float; out.f = a.f(); break;
-    case onnx::AttributeProto::STRING: out.kind = K::String; out.s = a.s(); break;
+    case onnx::AttributeProto::INT:
+      out.kind = K::Int;
+      out.i = a.i();
+      break;
+    case onnx::AttributeProto::FLOAT:
+      out.kind = K::Float;
+      out.f = a.f();
+      break;
+    case onnx::AttributeProto::STRING:
+      out.kind = K::String;
+      out.s = a.s();
+      break;
     case onnx::AttributeProto::TENSOR:
       out.kind = K::Tensor;
       out.t = tensor_from_proto(a.t(), base_dir, context);
@@ -59,7 +70,10 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::str
       out.kind = K::Graph;
       out.g = std::make_shared<ir::Graph>(graph_from_proto(a.g(), base_dir, context, opsets));
       break;
-    case onnx::AttributeProto::INTS: out.kind = K::Ints; out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case onnx::AttributeProto::INTS:
+      out.kind = K::Ints;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
     case onnx::AttributeProto::FLOATS:
       out.kind = K::Floats;
       out.floats.assign(a.floats().begin(), a.floats().end());
@@ -69,8 +83,10 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::str
       out.strings.assign(a.strings().begin(), a.strings().end());
       break;
     default:
-      throw Error("attribute '" + a.name() + "' has a kind pare does not support (sparse tensor, tensor or graph list, type proto)")
-          .file(context).node(node_name);
+      throw Error("attribute '" + a.name() +
+                  "' has a kind pare does not support (sparse tensor, tensor or graph list, type proto)")
+          .file(context)
+          .node(node_name);
   }
   return out;
 }
@@ -86,7 +102,8 @@ ir::Graph graph_from_proto(const onnx::GraphProto& gp, const std::string& base_d
     g.initializers[t.name()] = tensor_from_proto(t, base_dir, context);
   }
   if (gp.sparse_initializer_size())
-    throw Error("sparse initializers are not supported").file(context)
+    throw Error("sparse initializers are not supported")
+        .file(context)
         .hint("densify the model first (onnx.numpy_helper / a re-export)");
   for (const auto& v : gp.input())
     if (!g.initializers.count(v.name())) g.inputs.push_back(value_info_from_proto(v));
@@ -117,8 +134,7 @@ onnx::ModelProto read_model_proto(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec))
     throw Error("model file does not exist").file(path).hint("check the path; `ls` the folder");
-  if (fs::is_directory(path, ec))
-    throw Error("expected an ONNX file but got a folder").file(path);
+  if (fs::is_directory(path, ec)) throw Error("expected an ONNX file but got a folder").file(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("model file cannot be opened for reading").file(path).hint("check its permissions");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -127,11 +143,16 @@ onnx::ModelProto read_model_proto(const std::string& path) {
 
 onnx::ModelProto model_proto_from_bytes(const std::string& bytes, const std::string& context) {
   if (bytes.empty())
-    throw Error("model file is empty").file(context).expected("an ONNX protobuf").got("0 bytes")
+    throw Error("model file is empty")
+        .file(context)
+        .expected("an ONNX protobuf")
+        .got("0 bytes")
         .hint("the export or copy did not finish; re-export the model");
   if (bytes.size() > static_cast<size_t>(INT_MAX))
-    throw Error("model file is larger than 2 GB; protobuf cannot parse it in one piece").file(context)
-        .got(std::to_string(bytes.size()) + " bytes").hint("save the weights as external data (onnx.save_model(..., save_as_external_data=True))");
+    throw Error("model file is larger than 2 GB; protobuf cannot parse it in one piece")
+        .file(context)
+        .got(std::to_string(bytes.size()) + " bytes")
+        .hint("save the weights as external data (onnx.save_model(..., save_as_external_data=True))");
   onnx::ModelProto model;
   google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
                                                 static_cast<int>(bytes.size()));
@@ -139,10 +160,13 @@ onnx::ModelProto model_proto_from_bytes(const std::string& bytes, const std::str
   stream.SetRecursionLimit(64);
   if (!model.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
     throw Error("not a valid ONNX model: the protobuf cannot be parsed (truncated or corrupt file?)")
-        .file(context).expected("a serialized onnx.ModelProto").got(std::to_string(bytes.size()) + " bytes that do not parse")
+        .file(context)
+        .expected("a serialized onnx.ModelProto")
+        .got(std::to_string(bytes.size()) + " bytes that do not parse")
         .hint("re-export the model; `python3 -c \"import onnx; onnx.checker.check_model('FILE')\"` tells more");
   if (!model.has_graph())
-    throw Error("not a valid ONNX model: it has no graph (is this an ONNX file?)").file(context)
+    throw Error("not a valid ONNX model: it has no graph (is this an ONNX file?)")
+        .file(context)
         .expected("a ModelProto with a graph");
   return model;
 }
@@ -151,16 +175,20 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
   std::map<std::string, int64_t> opsets;
   for (const auto& o : model.opset_import()) opsets[o.domain() == "ai.onnx" ? "" : o.domain()] = o.version();
   if (!opsets.count("")) {
-    if (model.opset_import_size() == 0) opsets[""] = 1;  // IR v2 and older models declare none
-    else opsets[""] = 1;
+    if (model.opset_import_size() == 0)
+      opsets[""] = 1;  // IR v2 and older models declare none
+    else
+      opsets[""] = 1;
   }
   if (opsets[""] < kMinOpset)
-    throw Error("model declares ONNX opset " + std::to_string(opsets[""]) + ", which does not exist").file(context)
+    throw Error("model declares ONNX opset " + std::to_string(opsets[""]) + ", which does not exist")
+        .file(context)
         .expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
         .hint("the opset_import of the model is corrupt; re-export it");
   if (opsets[""] > kMaxOpset)
     throw Error("model uses ONNX opset " + std::to_string(opsets[""]) + ", newer than pare supports")
-        .file(context).expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
+        .file(context)
+        .expected("opset " + std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset))
         .hint("re-export with opset_version=17 (torch.onnx.export) or convert with onnx.version_converter");
 
   ir::Graph g = graph_from_proto(model.graph(), base_dir, context, opsets);
@@ -181,15 +209,19 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
           if (in == m && who.empty()) who = n.name;
       list += "\n    '" + m + "'" + (who.empty() ? " (a graph output)" : " read by node '" + who + "'");
     }
-    throw Error(std::to_string(missing.size()) + " value(s) are used but never defined (missing initializers or inputs):" + list)
-        .file(context).expected("every value read to be a graph input, an initializer or a node output")
+    throw Error(std::to_string(missing.size()) +
+                " value(s) are used but never defined (missing initializers or inputs):" + list)
+        .file(context)
+        .expected("every value read to be a graph input, an initializer or a node output")
         .hint("the file is incomplete; re-export it, or check that external data was saved");
   }
   std::set<std::string> produced;
   for (const auto& n : g.nodes)
     for (const auto& o : n.outputs)
       if (!o.empty() && !produced.insert(o).second)
-        throw Error("value '" + o + "' is produced by more than one node").file(context).node(n.name)
+        throw Error("value '" + o + "' is produced by more than one node")
+            .file(context)
+            .node(n.name)
             .hint("ONNX graphs are in SSA form: every value has exactly one producer");
   try {
     g.toposort();
@@ -198,19 +230,25 @@ ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& bas
   }
   // Attribute kinds against the ONNX schemas: all problems at once, before any op sees them.
   std::vector<AttributeProblem> problems = attribute_problems(g);
-  const std::string checker_hint = "the exporter wrote a malformed node; `python3 -c \"import onnx; "
-                                   "onnx.checker.check_model('FILE')\"` shows the same";
+  const std::string checker_hint =
+      "the exporter wrote a malformed node; `python3 -c \"import onnx; "
+      "onnx.checker.check_model('FILE')\"` shows the same";
   if (problems.size() == 1) {
     const AttributeProblem& p = problems.front();
     throw Error(p.got == "missing" ? p.op_type + " requires attribute '" + p.attribute + "', which is missing"
                                    : "attribute '" + p.attribute + "' of " + p.op_type + " has the wrong kind")
-        .file(context).node(p.node).expected(p.expected).got(p.got).hint(checker_hint);
+        .file(context)
+        .node(p.node)
+        .expected(p.expected)
+        .got(p.got)
+        .hint(checker_hint);
   }
   if (!problems.empty()) {
     std::string list;
     for (const auto& p : problems) list += "\n    " + p.text();
     throw Error(std::to_string(problems.size()) + " node attributes do not match the ONNX operator schemas:" + list)
-        .file(context).hint(checker_hint);
+        .file(context)
+        .hint(checker_hint);
   }
   return g;
 }

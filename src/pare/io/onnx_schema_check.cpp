@@ -13,15 +13,24 @@ using K = ir::Attribute::Kind;
 
 std::optional<K> kind_of(onnx::AttributeProto::AttributeType t) {
   switch (t) {
-    case onnx::AttributeProto::INT: return K::Int;
-    case onnx::AttributeProto::FLOAT: return K::Float;
-    case onnx::AttributeProto::STRING: return K::String;
-    case onnx::AttributeProto::TENSOR: return K::Tensor;
-    case onnx::AttributeProto::GRAPH: return K::Graph;
-    case onnx::AttributeProto::INTS: return K::Ints;
-    case onnx::AttributeProto::FLOATS: return K::Floats;
-    case onnx::AttributeProto::STRINGS: return K::Strings;
-    default: return std::nullopt;  // sparse tensors, type protos, lists of graphs/tensors: pare does not import them
+    case onnx::AttributeProto::INT:
+      return K::Int;
+    case onnx::AttributeProto::FLOAT:
+      return K::Float;
+    case onnx::AttributeProto::STRING:
+      return K::String;
+    case onnx::AttributeProto::TENSOR:
+      return K::Tensor;
+    case onnx::AttributeProto::GRAPH:
+      return K::Graph;
+    case onnx::AttributeProto::INTS:
+      return K::Ints;
+    case onnx::AttributeProto::FLOATS:
+      return K::Floats;
+    case onnx::AttributeProto::STRINGS:
+      return K::Strings;
+    default:
+      return std::nullopt;  // sparse tensors, type protos, lists of graphs/tensors: pare does not import them
   }
 }
 

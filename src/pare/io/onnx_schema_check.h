@@ -9,11 +9,11 @@
 namespace pare::io {
 
 struct AttributeProblem {
-  std::string node;       // the node's name
+  std::string node;  // the node's name
   std::string op_type;
   std::string attribute;
-  std::string expected;   // the schema's kind, e.g. "int"
-  std::string got;        // the node's kind, or "missing" for an absent required attribute
+  std::string expected;  // the schema's kind, e.g. "int"
+  std::string got;       // the node's kind, or "missing" for an absent required attribute
   // "node 'sm0' (Softmax): attribute 'axis' is of kind string, expected int"
   std::string text() const;
 };

@@ -23,12 +23,18 @@ int64_t parse_external_int(const onnx::StringStringEntryProto& kv, const onnx::T
   int64_t v = 0;
   bool ok = !text.empty() && text.size() <= 18;
   for (char c : text) {
-    if (c < '0' || c > '9') ok = false;
-    else v = v * 10 + (c - '0');
+    if (c < '0' || c > '9')
+      ok = false;
+    else
+      v = v * 10 + (c - '0');
   }
   if (!ok)
-    throw Error("external data entry '" + kv.key() + "' is not a byte count").file(context).tensor(p.name())
-        .expected("a non-negative integer").got("'" + text + "'").hint("re-save the model with onnx.save_model");
+    throw Error("external data entry '" + kv.key() + "' is not a byte count")
+        .file(context)
+        .tensor(p.name())
+        .expected("a non-negative integer")
+        .got("'" + text + "'")
+        .hint("re-save the model with onnx.save_model");
   return v;
 }
 
@@ -37,31 +43,40 @@ std::string read_external(const onnx::TensorProto& p, const std::string& base_di
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = parse_external_int(kv, p, context);
-    else if (kv.key() == "length") length = parse_external_int(kv, p, context);
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      offset = parse_external_int(kv, p, context);
+    else if (kv.key() == "length")
+      length = parse_external_int(kv, p, context);
   }
-  if (location.empty())
-    throw Error("external data without a 'location' entry").file(context).tensor(p.name());
+  if (location.empty()) throw Error("external data without a 'location' entry").file(context).tensor(p.name());
   fs::path rel(location);
   if (rel.is_absolute() || location.find("..") != std::string::npos)
     throw Error("external data location '" + location + "' leaves the model's folder")
-        .file(context).tensor(p.name()).hint("external data files must sit beside the model, named relatively");
+        .file(context)
+        .tensor(p.name())
+        .hint("external data files must sit beside the model, named relatively");
   fs::path full = fs::path(base_dir) / rel;
   std::error_code ec;
   if (!fs::is_regular_file(full, ec))
     throw Error("external data file '" + full.string() + "' " + (fs::exists(full, ec) ? "is not a file" : "is missing"))
-        .file(context).tensor(p.name()).hint("copy the external data file(s) next to the .onnx file");
+        .file(context)
+        .tensor(p.name())
+        .hint("copy the external data file(s) next to the .onnx file");
   std::ifstream f(full, std::ios::binary);
   if (!f)
     throw Error("external data file '" + full.string() + "' cannot be opened")
-        .file(context).tensor(p.name()).hint("check its permissions");
+        .file(context)
+        .tensor(p.name())
+        .hint("check its permissions");
   f.seekg(0, std::ios::end);
   const int64_t file_size = f.tellg();
   if (length < 0) length = static_cast<int64_t>(expected_bytes);
   if (file_size < 0 || length > file_size || offset > file_size - length)
     throw Error("external data file '" + full.string() + "' is too short (truncated?)")
-        .file(context).tensor(p.name())
+        .file(context)
+        .tensor(p.name())
         .expected(std::to_string(length) + " bytes at offset " + std::to_string(offset))
         .got("a file of " + std::to_string(file_size) + " bytes")
         .hint("copy the complete external data file; its size must match what the model was saved with");
@@ -86,7 +101,8 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
   if (p.has_segment()) throw Error("segmented tensors are not supported").file(context).tensor(p.name());
   if (!ir::has_scalar_type(dtype))
     throw Error("tensor has element type " + ir::dtype_name(dtype) + ", which pare cannot compute with")
-        .file(context).tensor(p.name())
+        .file(context)
+        .tensor(p.name())
         .hint("pare supports float32/16, bfloat16, float64, int8/16/32/64, uint8 and bool tensors");
   const at::ScalarType st = ir::to_scalar_type(dtype);
   std::vector<int64_t> sizes(p.dims().begin(), p.dims().end());
@@ -95,12 +111,22 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
   bool has_zero = false;
   for (int64_t d : sizes) {
     if (d < 0)
-      throw Error("tensor has a negative dimension").file(context).tensor(p.name())
-          .expected("dimensions >= 0").got(ir::shape_string(sizes)).hint("the file is corrupt; re-export the model");
-    if (d == 0) { has_zero = true; continue; }
+      throw Error("tensor has a negative dimension")
+          .file(context)
+          .tensor(p.name())
+          .expected("dimensions >= 0")
+          .got(ir::shape_string(sizes))
+          .hint("the file is corrupt; re-export the model");
+    if (d == 0) {
+      has_zero = true;
+      continue;
+    }
     if (nonzero_product > (int64_t{1} << 40) / d)
-      throw Error("tensor is implausibly large").file(context).tensor(p.name())
-          .expected("at most 2^40 elements (ignoring zero-size dimensions)").got(ir::shape_string(sizes));
+      throw Error("tensor is implausibly large")
+          .file(context)
+          .tensor(p.name())
+          .expected("at most 2^40 elements (ignoring zero-size dimensions)")
+          .got(ir::shape_string(sizes));
     nonzero_product *= d;
   }
   numel = has_zero ? 0 : nonzero_product;
@@ -116,7 +142,9 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
   }
   if (raw) {
     if (raw->size() != nbytes)
-      throw Error("tensor data has the wrong size").file(context).tensor(p.name())
+      throw Error("tensor data has the wrong size")
+          .file(context)
+          .tensor(p.name())
           .expected(std::to_string(nbytes) + " bytes for " + ir::dtype_name(dtype) + ir::shape_string(sizes))
           .got(std::to_string(raw->size()) + " bytes");
     at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(st));
@@ -126,7 +154,9 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base
 
   auto check_count = [&](int64_t n) {
     if (n != numel)
-      throw Error("tensor has the wrong number of values").file(context).tensor(p.name())
+      throw Error("tensor has the wrong number of values")
+          .file(context)
+          .tensor(p.name())
           .expected(std::to_string(numel) + " values for " + ir::shape_string(sizes))
           .got(n < 0 ? "an odd number of floats for complex values" : std::to_string(n));
   };

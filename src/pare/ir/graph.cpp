@@ -12,14 +12,22 @@ namespace pare::ir {
 
 const char* attribute_kind_name(Attribute::Kind k) {
   switch (k) {
-    case Attribute::Kind::Int: return "int";
-    case Attribute::Kind::Float: return "float";
-    case Attribute::Kind::String: return "string";
-    case Attribute::Kind::Tensor: return "tensor";
-    case Attribute::Kind::Graph: return "graph";
-    case Attribute::Kind::Ints: return "ints";
-    case Attribute::Kind::Floats: return "floats";
-    case Attribute::Kind::Strings: return "strings";
+    case Attribute::Kind::Int:
+      return "int";
+    case Attribute::Kind::Float:
+      return "float";
+    case Attribute::Kind::String:
+      return "string";
+    case Attribute::Kind::Tensor:
+      return "tensor";
+    case Attribute::Kind::Graph:
+      return "graph";
+    case Attribute::Kind::Ints:
+      return "ints";
+    case Attribute::Kind::Floats:
+      return "floats";
+    case Attribute::Kind::Strings:
+      return "strings";
   }
   return "?";
 }
@@ -59,7 +67,10 @@ std::vector<NodeId> Graph::consumers(const std::string& value) const {
   if (value.empty()) return out;
   for (NodeId i = 0; i < nodes.size(); ++i)
     for (const auto& in : nodes[i].inputs)
-      if (in == value) { out.push_back(i); break; }
+      if (in == value) {
+        out.push_back(i);
+        break;
+      }
   return out;
 }
 
@@ -145,7 +156,10 @@ void Graph::toposort() {
   if (order.size() != nodes.size()) {
     std::string stuck;
     for (NodeId i = 0; i < nodes.size(); ++i)
-      if (pending[i] > 0) { stuck = nodes[i].name; break; }
+      if (pending[i] > 0) {
+        stuck = nodes[i].name;
+        break;
+      }
     throw Error("the graph has a cycle").node(stuck).hint("ONNX graphs must be acyclic; loops belong in a Loop node");
   }
   std::vector<Node> sorted;
@@ -226,10 +240,14 @@ Graph Graph::extract(const std::vector<std::string>& in_names, const std::vector
     std::string v = todo.front();
     todo.pop_front();
     if (v.empty() || !visited.insert(v).second || boundary.count(v)) continue;
-    if (is_initializer(v)) { used_inits.insert(v); continue; }
+    if (is_initializer(v)) {
+      used_inits.insert(v);
+      continue;
+    }
     auto it = producer_of.find(v);
     if (it == producer_of.end()) {
-      throw Error("cannot extract a sub-graph: value '" + v + "' is needed but is neither produced inside it "
+      throw Error("cannot extract a sub-graph: value '" + v +
+                  "' is needed but is neither produced inside it "
                   "nor among the given inputs")
           .tensor(v)
           .hint("add '" + v + "' to the sub-graph inputs");

@@ -34,9 +34,9 @@ std::string shape_string(at::IntArrayRef sizes);                         // "[1,
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;                 // "" is the default ONNX domain
-  std::vector<std::string> inputs;    // "" marks an omitted optional input
-  std::vector<std::string> outputs;   // "" marks an omitted optional output
+  std::string domain;                // "" is the default ONNX domain
+  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::vector<std::string> outputs;  // "" marks an omitted optional output
   Attributes attrs;
   std::string doc;
 
@@ -49,10 +49,10 @@ using NodeId = size_t;  // index into Graph::nodes; invalidated by any pass that
 class Graph {
  public:
   std::string name;
-  std::vector<ValueInfo> inputs;       // runtime inputs only (initializers are not listed here)
+  std::vector<ValueInfo> inputs;  // runtime inputs only (initializers are not listed here)
   std::vector<ValueInfo> outputs;
-  std::vector<ValueInfo> value_info;   // optional types of intermediate values
-  std::vector<Node> nodes;             // topological order (toposort() restores it)
+  std::vector<ValueInfo> value_info;  // optional types of intermediate values
+  std::vector<Node> nodes;            // topological order (toposort() restores it)
   std::map<std::string, at::Tensor> initializers;
   std::map<std::string, int64_t> opsets{{"", 17}};  // domain -> opset version
   int64_t ir_version = 8;

@@ -52,7 +52,8 @@ std::vector<std::string> GraphBuilder::add(const std::string& op_type, const std
   n.op_type = op_type;
   n.inputs = inputs;
   n.attrs = attrs;
-  for (int k = 0; k < n_outputs; ++k) n.outputs.push_back(n.name + (n_outputs == 1 ? ":out" : ":out" + std::to_string(k)));
+  for (int k = 0; k < n_outputs; ++k)
+    n.outputs.push_back(n.name + (n_outputs == 1 ? ":out" : ":out" + std::to_string(k)));
   g_.nodes.push_back(n);
   return n.outputs;
 }

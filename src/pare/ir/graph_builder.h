@@ -24,8 +24,8 @@ class GraphBuilder {
   std::vector<std::string> add(const std::string& op_type, const std::vector<std::string>& inputs,
                                const Attributes& attrs = {}, int n_outputs = 1, const std::string& name = "");
   // Single-output shorthand.
-  std::string add1(const std::string& op_type, const std::vector<std::string>& inputs,
-                   const Attributes& attrs = {}, const std::string& name = "");
+  std::string add1(const std::string& op_type, const std::vector<std::string>& inputs, const Attributes& attrs = {},
+                   const std::string& name = "");
 
   // Marks `value` as a graph output, renaming it to `as` when given (the producer writes `as`).
   void output(const std::string& value, const std::string& as = "", DType dtype = DType::Float);

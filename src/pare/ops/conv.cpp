@@ -20,13 +20,15 @@ Tensors conv(const OpContext& ctx, const Tensors& in) {
   if (nsp < 1 || w.dim() != x.dim())
     ctx.fail("input and weight must have the same rank >= 3",
              "got input " + ir::shape_string(x.sizes()) + " and weight " + ir::shape_string(w.sizes()));
-  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  std::vector<int64_t> kernel =
+      ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
   std::vector<int64_t> strides = ctx.attr_ints("strides", std::vector<int64_t>(nsp, 1));
   std::vector<int64_t> dil = ctx.attr_ints("dilations", std::vector<int64_t>(nsp, 1));
   const int64_t groups = ctx.attr_int("group", 1);
   if (x.size(1) != w.size(1) * groups)
     ctx.fail("input has " + std::to_string(x.size(1)) + " channels but the weight expects " +
-             std::to_string(w.size(1) * groups), "check the input shape: " + ir::shape_string(x.sizes()));
+                 std::to_string(w.size(1) * groups),
+             "check the input shape: " + ir::shape_string(x.sizes()));
   Padding p = resolve_padding(ctx, x.sizes().slice(2), kernel, strides, dil);
   at::Tensor xin = x;
   std::vector<int64_t> pad = p.begin;
@@ -42,7 +44,8 @@ Tensors conv_transpose(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& w = in.at(1);  // [C_in, C_out/group, k...]
   at::Tensor b = opt_input(in, 2);
   const int64_t nsp = x.dim() - 2;
-  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  std::vector<int64_t> kernel =
+      ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
   std::vector<int64_t> strides = ctx.attr_ints("strides", std::vector<int64_t>(nsp, 1));
   std::vector<int64_t> dil = ctx.attr_ints("dilations", std::vector<int64_t>(nsp, 1));
   std::vector<int64_t> out_pad = ctx.attr_ints("output_padding", std::vector<int64_t>(nsp, 0));
@@ -69,11 +72,14 @@ Tensors conv_transpose(const OpContext& ctx, const Tensors& in) {
     }
   } else if (!pads.empty()) {
     if (pads.size() != static_cast<size_t>(2 * nsp)) ctx.fail("'pads' has the wrong length");
-    for (int64_t i = 0; i < nsp; ++i) { begin[i] = pads[i]; end[i] = pads[i + nsp]; }
+    for (int64_t i = 0; i < nsp; ++i) {
+      begin[i] = pads[i];
+      end[i] = pads[i + nsp];
+    }
   }
   const bool grow = std::any_of(end.begin(), end.end(), [](int64_t e) { return e < 0; });
-  at::Tensor y = at::convolution(x, w, grow ? at::Tensor() : b, strides, std::vector<int64_t>(nsp, 0), dil, true,
-                                 out_pad, groups);
+  at::Tensor y =
+      at::convolution(x, w, grow ? at::Tensor() : b, strides, std::vector<int64_t>(nsp, 0), dil, true, out_pad, groups);
   // Crop begin/end (torch's `padding` only crops symmetrically); a negative end grows the output.
   for (int64_t i = 0; i < nsp; ++i)
     if (end[i] < 0) {

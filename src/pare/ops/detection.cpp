@@ -112,11 +112,13 @@ Tensors roi_align(const OpContext& ctx, const Tensors& in) {
       for (int64_t k = 0; k < gw; ++k) xs.push_back(x1 + p * rw / ow + (k + 0.5) * rw / ow / gw);
     at::Tensor wy = sampling_matrix(ys, x.size(2)).to(x.scalar_type());
     at::Tensor wx = sampling_matrix(xs, x.size(3)).to(x.scalar_type());
-    at::Tensor fmap = x[batch[i].item<int64_t>()];                               // [C, H, W]
-    at::Tensor samples = at::matmul(at::matmul(wy, fmap), wx.t());              // [C, oh*gh, ow*gw]
+    at::Tensor fmap = x[batch[i].item<int64_t>()];                  // [C, H, W]
+    at::Tensor samples = at::matmul(at::matmul(wy, fmap), wx.t());  // [C, oh*gh, ow*gw]
     const int64_t gh1 = std::max<int64_t>(gh, 1), gw1 = std::max<int64_t>(gw, 1);
-    if (gh == 0 || gw == 0) samples = at::zeros({x.size(1), oh, ow}, x.options());
-    else samples = samples.reshape({x.size(1), oh, gh1, ow, gw1}).mean({2, 4});
+    if (gh == 0 || gw == 0)
+      samples = at::zeros({x.size(1), oh, ow}, x.options());
+    else
+      samples = samples.reshape({x.size(1), oh, gh1, ow, gw1}).mean({2, 4});
     out.push_back(samples);
   }
   if (out.empty()) return {at::zeros({0, x.size(1), oh, ow}, x.options())};

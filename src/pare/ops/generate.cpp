@@ -8,9 +8,8 @@ namespace {
 Tensors eye_like(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
   if (x.dim() != 2) ctx.fail("input must be 2-D, got " + ir::shape_string(x.sizes()));
-  const at::ScalarType type = ctx.has_attr("dtype")
-                                  ? ir::to_scalar_type(static_cast<ir::DType>(ctx.attr_int("dtype")))
-                                  : x.scalar_type();
+  const at::ScalarType type =
+      ctx.has_attr("dtype") ? ir::to_scalar_type(static_cast<ir::DType>(ctx.attr_int("dtype"))) : x.scalar_type();
   const int64_t k = ctx.attr_int("k", 0);
   at::Tensor r = at::arange(x.size(0), at::kLong).unsqueeze(1);
   at::Tensor c = at::arange(x.size(1), at::kLong).unsqueeze(0);

@@ -138,7 +138,10 @@ Tensors pad(const OpContext& ctx, const Tensors& in) {
   }
   if (mode == "constant") {
     std::vector<int64_t> tp;
-    for (int64_t i = r - 1; i >= 0; --i) { tp.push_back(begin[i]); tp.push_back(end[i]); }
+    for (int64_t i = r - 1; i >= 0; --i) {
+      tp.push_back(begin[i]);
+      tp.push_back(end[i]);
+    }
     return {at::constant_pad_nd(x, tp, value)};
   }
   if (mode != "reflect" && mode != "edge") ctx.fail("unknown mode '" + mode + "'", "use constant, reflect or edge");
@@ -151,7 +154,8 @@ Tensors pad(const OpContext& ctx, const Tensors& in) {
     if (mode == "edge") {
       pos = pos.clamp(0, n - 1);
     } else {
-      if (n == 1) pos = at::zeros_like(pos);
+      if (n == 1)
+        pos = at::zeros_like(pos);
       else {
         const int64_t period = 2 * (n - 1);
         pos = at::remainder(pos, period);

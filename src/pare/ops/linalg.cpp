@@ -15,7 +15,8 @@ Tensors einsum(const OpContext& ctx, const Tensors& in) {
 
 Tensors det(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
-  if (x.dim() < 2 || x.size(-1) != x.size(-2)) ctx.fail("input must be square matrices, got " + ir::shape_string(x.sizes()));
+  if (x.dim() < 2 || x.size(-1) != x.size(-2))
+    ctx.fail("input must be square matrices, got " + ir::shape_string(x.sizes()));
   return {at::linalg_det(x)};
 }
 

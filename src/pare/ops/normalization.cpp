@@ -29,7 +29,8 @@ Tensors batch_norm(const OpContext& ctx, const Tensors& in) {
   at::Tensor bvar = x.var(dims, /*unbiased=*/false);
   std::vector<int64_t> shape(x.dim(), 1);
   shape[1] = x.size(1);
-  at::Tensor y = (x - bmean.reshape(shape)) / (bvar.reshape(shape) + eps).sqrt() * scale.reshape(shape) + bias.reshape(shape);
+  at::Tensor y =
+      (x - bmean.reshape(shape)) / (bvar.reshape(shape) + eps).sqrt() * scale.reshape(shape) + bias.reshape(shape);
   at::Tensor rmean = mean * momentum + bmean * (1 - momentum);
   at::Tensor rvar = var * momentum + bvar * (1 - momentum);
   return {y, rmean, rvar};
@@ -61,7 +62,8 @@ Tensors instance_norm(const OpContext& ctx, const Tensors& in) {
 
 Tensors lrn(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
-  const double alpha = ctx.attr_float("alpha", 1e-4), beta = ctx.attr_float("beta", 0.75), bias = ctx.attr_float("bias", 1.0);
+  const double alpha = ctx.attr_float("alpha", 1e-4), beta = ctx.attr_float("beta", 0.75),
+               bias = ctx.attr_float("bias", 1.0);
   const int64_t size = ctx.attr_int("size");
   // square_sum[c] = sum over c' in [c - floor((size-1)/2), c + ceil((size-1)/2)] of x[c']^2
   const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;

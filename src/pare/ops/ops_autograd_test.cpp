@@ -75,7 +75,8 @@ TEST(OpsAutograd, ResizeLinearAndCubic) {
   at::Tensor x = rnd({1, 2, 3, 4});
   at::Tensor scales = at::tensor(std::vector<double>{1, 1, 2, 1.5}, at::kFloat);
   expect_gradients_match({"Resize", {{"mode", "linear"}}, {x, at::Tensor(), scales}, {0}});
-  expect_gradients_match({"Resize", {{"mode", "cubic"}, {"exclude_outside", int64_t{1}}}, {x, at::Tensor(), scales}, {0}});
+  expect_gradients_match(
+      {"Resize", {{"mode", "cubic"}, {"exclude_outside", int64_t{1}}}, {x, at::Tensor(), scales}, {0}});
 }
 
 TEST(OpsAutograd, GridSampleBothInputs) {
@@ -89,35 +90,48 @@ TEST(OpsAutograd, RecurrentLayers) {
   at::manual_seed(3);
   const int64_t h = 3;
   at::Tensor x = rnd({4, 2, 5}), lens = ints({4, 2});
-  expect_gradients_match({"LSTM", {{"hidden_size", h}, {"direction", "bidirectional"}},
-                          {x, rnd({2, 4 * h, 5}), rnd({2, 4 * h, h}), rnd({2, 8 * h}), lens, at::Tensor(),
-                           at::Tensor(), rnd({2, 3 * h})},
-                          {0, 1, 2, 3, 7}});
-  expect_gradients_match({"GRU", {{"hidden_size", h}, {"linear_before_reset", int64_t{1}}},
-                          {x, rnd({1, 3 * h, 5}), rnd({1, 3 * h, h}), rnd({1, 6 * h})}, {0, 1, 2, 3}});
-  expect_gradients_match({"RNN", {{"hidden_size", h}, {"direction", "reverse"}},
-                          {x, rnd({1, h, 5}), rnd({1, h, h}), rnd({1, 2 * h}), lens}, {0, 1, 2}});
+  expect_gradients_match(
+      {"LSTM",
+       {{"hidden_size", h}, {"direction", "bidirectional"}},
+       {x, rnd({2, 4 * h, 5}), rnd({2, 4 * h, h}), rnd({2, 8 * h}), lens, at::Tensor(), at::Tensor(), rnd({2, 3 * h})},
+       {0, 1, 2, 3, 7}});
+  expect_gradients_match({"GRU",
+                          {{"hidden_size", h}, {"linear_before_reset", int64_t{1}}},
+                          {x, rnd({1, 3 * h, 5}), rnd({1, 3 * h, h}), rnd({1, 6 * h})},
+                          {0, 1, 2, 3}});
+  expect_gradients_match({"RNN",
+                          {{"hidden_size", h}, {"direction", "reverse"}},
+                          {x, rnd({1, h, 5}), rnd({1, h, h}), rnd({1, 2 * h}), lens},
+                          {0, 1, 2}});
 }
 
 TEST(OpsAutograd, LossesAndRoiAlign) {
   at::manual_seed(4);
-  expect_gradients_match({"SoftmaxCrossEntropyLoss", {{"ignore_index", int64_t{1}}},
+  expect_gradients_match({"SoftmaxCrossEntropyLoss",
+                          {{"ignore_index", int64_t{1}}},
                           {rnd({3, 4, 2}), ints({0, 1, 3, 2, 1, 0}).reshape({3, 2}), at::rand({4}, at::kDouble)},
                           {0}});
   at::Tensor rois = at::tensor(std::vector<double>{0.3, 0.7, 4.1, 3.3, 1.2, 0.1, 2.6, 4.4}).reshape({2, 4});
-  expect_gradients_match({"RoiAlign", {{"output_height", int64_t{2}}, {"output_width", int64_t{3}}},
-                          {rnd({2, 2, 5, 6}), rois, ints({1, 0})}, {0}, 16});
+  expect_gradients_match({"RoiAlign",
+                          {{"output_height", int64_t{2}}, {"output_width", int64_t{3}}},
+                          {rnd({2, 2, 5, 6}), rois, ints({1, 0})},
+                          {0},
+                          16});
 }
 
 TEST(OpsAutograd, ScatterGatherAndRearrange) {
   at::manual_seed(5);
-  expect_gradients_match({"ScatterND", {{"reduction", "add"}},
-                          {rnd({4, 3}), ints({1, 3, 1}).reshape({3, 1}), rnd({3, 3})}, {0, 2}});
-  expect_gradients_match({"ScatterElements", {{"axis", int64_t{1}}},
-                          {rnd({2, 4}), ints({3, 0, 1, 2}).reshape({2, 2}), rnd({2, 2})}, {0, 2}});
-  expect_gradients_match({"GatherND", {{"batch_dims", int64_t{1}}}, {rnd({2, 3, 4}), ints({2, 0}).reshape({2, 1})}, {0}});
+  expect_gradients_match(
+      {"ScatterND", {{"reduction", "add"}}, {rnd({4, 3}), ints({1, 3, 1}).reshape({3, 1}), rnd({3, 3})}, {0, 2}});
+  expect_gradients_match({"ScatterElements",
+                          {{"axis", int64_t{1}}},
+                          {rnd({2, 4}), ints({3, 0, 1, 2}).reshape({2, 2}), rnd({2, 2})},
+                          {0, 2}});
+  expect_gradients_match(
+      {"GatherND", {{"batch_dims", int64_t{1}}}, {rnd({2, 3, 4}), ints({2, 0}).reshape({2, 1})}, {0}});
   expect_gradients_match({"DepthToSpace", {{"blocksize", int64_t{2}}, {"mode", "CRD"}}, {rnd({1, 8, 2, 3})}, {0}});
-  expect_gradients_match({"CumSum", {{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}}, {rnd({3, 4}), ints({1})}, {0}});
+  expect_gradients_match(
+      {"CumSum", {{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}}, {rnd({3, 4}), ints({1})}, {0}});
   expect_gradients_match({"Einsum", {{"equation", "bij, bjk -> bik"}}, {rnd({2, 3, 4}), rnd({2, 4, 2})}, {0, 1}});
 }
 
@@ -125,8 +139,10 @@ TEST(OpsAutograd, SpectralAndNormalization) {
   at::manual_seed(6);
   expect_gradients_match({"DFT", {{"onesided", int64_t{1}}}, {rnd({2, 8, 1})}, {0}});
   expect_gradients_match({"MeanVarianceNormalization", {}, {rnd({2, 3, 2, 2})}, {0}});
-  expect_gradients_match({"MaxUnpool", {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}},
-                          {rnd({1, 1, 2, 2}), ints({0, 3, 9, 14}).reshape({1, 1, 2, 2})}, {0}});
+  expect_gradients_match({"MaxUnpool",
+                          {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}},
+                          {rnd({1, 1, 2, 2}), ints({0, 3, 9, 14}).reshape({1, 1, 2, 2})},
+                          {0}});
 }
 
 }  // namespace

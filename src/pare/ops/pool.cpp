@@ -48,7 +48,8 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   if (nsp == 2 && !want_indices && at::isFloatingType(x.scalar_type()) && g.pad.symmetric()) {
     bool same = true;
     for (int64_t i = 0; i < nsp && same; ++i) {
-      const int64_t in_size = x.size(2 + i), k = g.kernel[i], s = g.strides[i], d = g.dilations[i], pad = g.pad.begin[i];
+      const int64_t in_size = x.size(2 + i), k = g.kernel[i], s = g.strides[i], d = g.dilations[i],
+                    pad = g.pad.begin[i];
       const int64_t num = in_size + 2 * pad - d * (k - 1) - 1;
       int64_t torch_out = (g.ceil_mode ? (num + s - 1) / s : num / s) + 1;
       if (g.ceil_mode && (torch_out - 1) * s >= in_size + pad) --torch_out;
@@ -59,7 +60,8 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   // Explicit padding with -inf, then a pool without padding: exact for any pads / ceil_mode.
   Padding p = g.pad;
   for (int64_t i = 0; i < nsp; ++i) {
-    int64_t out = onnx_out_size(x.size(2 + i), g.kernel[i], g.strides[i], g.dilations[i], p.begin[i], p.end[i], g.ceil_mode);
+    int64_t out =
+        onnx_out_size(x.size(2 + i), g.kernel[i], g.strides[i], g.dilations[i], p.begin[i], p.end[i], g.ceil_mode);
     int64_t need = (out - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] + 1;
     int64_t have = x.size(2 + i) + p.begin[i] + p.end[i];
     if (need > have) p.end[i] += need - have;  // windows past the end see only -inf padding
@@ -75,8 +77,10 @@ Tensors max_pool(const OpContext& ctx, const Tensors& in) {
   if (want_indices) {
     // Indices refer to the unpadded input: let torch pad symmetrically when it can.
     if (!p.symmetric()) ctx.fail("indices output with asymmetric padding is not supported");
-    if (nsp == 2) std::tie(y, idx) = at::max_pool2d_with_indices(xin, g.kernel, g.strides, p.begin, g.dilations, false);
-    else if (nsp == 3) std::tie(y, idx) = at::max_pool3d_with_indices(xin, g.kernel, g.strides, p.begin, g.dilations, false);
+    if (nsp == 2)
+      std::tie(y, idx) = at::max_pool2d_with_indices(xin, g.kernel, g.strides, p.begin, g.dilations, false);
+    else if (nsp == 3)
+      std::tie(y, idx) = at::max_pool3d_with_indices(xin, g.kernel, g.strides, p.begin, g.dilations, false);
     else {
       auto r = at::max_pool2d_with_indices(xin.unsqueeze(-1), {g.kernel[0], 1}, {g.strides[0], 1}, {p.begin[0], 0},
                                            {g.dilations[0], 1}, false);
@@ -139,10 +143,14 @@ Tensors average_pool(const OpContext& ctx, const Tensors& in) {
     int64_t k = 1;
     for (auto v : g.kernel) k *= v;
     at::Tensor r;
-    if (nsp == 1) r = at::avg_pool1d(t, g.kernel, g.strides, zero, false, true);
-    else if (nsp == 2) r = at::avg_pool2d(t, g.kernel, g.strides, zero, false, true);
-    else if (nsp == 3) r = at::avg_pool3d(t, g.kernel, g.strides, zero, false, true);
-    else ctx.fail("only 1-D to 3-D pooling is supported");
+    if (nsp == 1)
+      r = at::avg_pool1d(t, g.kernel, g.strides, zero, false, true);
+    else if (nsp == 2)
+      r = at::avg_pool2d(t, g.kernel, g.strides, zero, false, true);
+    else if (nsp == 3)
+      r = at::avg_pool3d(t, g.kernel, g.strides, zero, false, true);
+    else
+      ctx.fail("only 1-D to 3-D pooling is supported");
     return r * static_cast<double>(k);
   };
   sum = pool_sum(xp);
@@ -174,9 +182,12 @@ Tensors lp_pool(const OpContext& ctx, const Tensors& in) {
   int64_t k = 1;
   for (auto v : g.kernel) k *= v;
   at::Tensor s;
-  if (nsp == 1) s = at::avg_pool1d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
-  else if (nsp == 2) s = at::avg_pool2d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
-  else s = at::avg_pool3d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
+  if (nsp == 1)
+    s = at::avg_pool1d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
+  else if (nsp == 2)
+    s = at::avg_pool2d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
+  else
+    s = at::avg_pool3d(xp, g.kernel, g.strides, zero, g.ceil_mode, true);
   return {(s * static_cast<double>(k)).pow(1.0 / pw)};
 }
 

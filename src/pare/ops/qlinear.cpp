@@ -25,7 +25,8 @@ at::Tensor centered(const at::Tensor& q, const at::Tensor& zp, int64_t axis) {
 at::Tensor conv_exact(const OpContext& ctx, const at::Tensor& x, const at::Tensor& w) {
   const int64_t nsp = x.dim() - 2;
   if (nsp < 1 || w.dim() != x.dim()) ctx.fail("input and weight must have the same rank >= 3");
-  std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  std::vector<int64_t> kernel =
+      ctx.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
   std::vector<int64_t> strides = ctx.attr_ints("strides", std::vector<int64_t>(nsp, 1));
   std::vector<int64_t> dil = ctx.attr_ints("dilations", std::vector<int64_t>(nsp, 1));
   const int64_t groups = ctx.attr_int("group", 1);
@@ -37,7 +38,8 @@ at::Tensor conv_exact(const OpContext& ctx, const at::Tensor& x, const at::Tenso
 }
 
 // round_half_even(acc * scale / y_scale) + y_zp, saturated to y_zp's type (uint8 by default).
-at::Tensor requantize(const at::Tensor& acc, const at::Tensor& scale, const at::Tensor& y_scale, const at::Tensor& y_zp) {
+at::Tensor requantize(const at::Tensor& acc, const at::Tensor& scale, const at::Tensor& y_scale,
+                      const at::Tensor& y_zp) {
   const at::ScalarType type = y_zp.defined() ? y_zp.scalar_type() : at::kByte;
   const double lo = type == at::kByte ? 0 : -128, hi = type == at::kByte ? 255 : 127;
   at::Tensor y = at::round(acc * (scale / y_scale.to(at::kDouble)));
@@ -66,7 +68,9 @@ Tensors qlinear_conv(const OpContext& ctx, const Tensors& in) {
 Tensors qlinear_matmul(const OpContext&, const Tensors& in) {
   // a: [..., M, K] with a per-tensor or per-row (M) scale/zero point; b: [..., K, N], per-column (N).
   const at::Tensor& a = in.at(0);
-  auto rows = [&](const at::Tensor& p) { return p.numel() > 1 ? p.to(at::kDouble).reshape({-1, 1}) : p.to(at::kDouble).reshape({}); };
+  auto rows = [&](const at::Tensor& p) {
+    return p.numel() > 1 ? p.to(at::kDouble).reshape({-1, 1}) : p.to(at::kDouble).reshape({});
+  };
   at::Tensor ac = a.to(at::kDouble) - rows(in.at(2));
   at::Tensor bc = in.at(3).to(at::kDouble) - in.at(5).to(at::kDouble).reshape(in.at(5).numel() > 1 ? -1 : 1).squeeze();
   at::Tensor acc = at::matmul(ac, bc);

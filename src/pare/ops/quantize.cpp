@@ -19,7 +19,8 @@ int64_t per_axis_dim(const OpContext& ctx, const at::Tensor& x, const at::Tensor
   const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 1), x.dim());
   if (scale.dim() != 1 || scale.numel() != x.size(axis))
     ctx.fail("per-axis scale has " + std::to_string(scale.numel()) + " values for axis " + std::to_string(axis) +
-             " of size " + std::to_string(x.size(axis)), "the scale must be a scalar or 1-D of the axis' size");
+                 " of size " + std::to_string(x.size(axis)),
+             "the scale must be a scalar or 1-D of the axis' size");
   return axis;
 }
 

@@ -23,8 +23,10 @@ Tensors random_fill(const OpContext& ctx, const Tensors& in) {
   std::vector<int64_t> shape = Like ? in.at(0).sizes().vec() : ctx.attr_ints("shape");
   const at::ScalarType type = dtype_attr(ctx, Like ? in.at(0).scalar_type() : at::kFloat);
   at::Tensor y = at::empty(shape, at::TensorOptions().dtype(at::kDouble));
-  if (Normal) y.normal_(ctx.attr_float("mean", 0.0), ctx.attr_float("scale", 1.0), generator(ctx));
-  else y.uniform_(ctx.attr_float("low", 0.0), ctx.attr_float("high", 1.0), generator(ctx));
+  if (Normal)
+    y.normal_(ctx.attr_float("mean", 0.0), ctx.attr_float("scale", 1.0), generator(ctx));
+  else
+    y.uniform_(ctx.attr_float("low", 0.0), ctx.attr_float("high", 1.0), generator(ctx));
   return {y.to(type)};
 }
 

@@ -17,8 +17,8 @@ at::Tensor run_op(const std::string& op, const ir::Attributes& attrs, const Tens
 }
 
 TEST(RandomOps, UniformHonoursShapeTypeAndRange) {
-  at::Tensor y = run_op("RandomUniform", {{"shape", std::vector<int64_t>{40, 50}}, {"low", -2.0}, {"high", 3.0},
-                                          {"dtype", int64_t{11}}});
+  at::Tensor y = run_op(
+      "RandomUniform", {{"shape", std::vector<int64_t>{40, 50}}, {"low", -2.0}, {"high", 3.0}, {"dtype", int64_t{11}}});
   EXPECT_EQ(y.sizes(), at::IntArrayRef({40, 50}));
   EXPECT_EQ(y.scalar_type(), at::kDouble);
   EXPECT_GE(y.min().item<double>(), -2.0);

@@ -12,9 +12,12 @@ Tensors depth_to_space(const OpContext& ctx, const Tensors& in) {
   const int64_t n = x.size(0), c = x.size(1) / (b * b), h = x.size(2), w = x.size(3);
   const std::string mode = ctx.opset() >= 11 ? ctx.attr_string("mode", "DCR") : "DCR";
   at::Tensor y;
-  if (mode == "DCR") y = x.reshape({n, b, b, c, h, w}).permute({0, 3, 4, 1, 5, 2});
-  else if (mode == "CRD") y = x.reshape({n, c, b, b, h, w}).permute({0, 1, 4, 2, 5, 3});
-  else ctx.fail("unknown mode '" + mode + "'", "use DCR or CRD");
+  if (mode == "DCR")
+    y = x.reshape({n, b, b, c, h, w}).permute({0, 3, 4, 1, 5, 2});
+  else if (mode == "CRD")
+    y = x.reshape({n, c, b, b, h, w}).permute({0, 1, 4, 2, 5, 3});
+  else
+    ctx.fail("unknown mode '" + mode + "'", "use DCR or CRD");
   return {y.reshape({n, c, h * b, w * b})};
 }
 

@@ -27,7 +27,7 @@ struct Activation {
 };
 
 std::vector<Activation> activations(const OpContext& ctx, Cell cell, int64_t dirs) {
-  std::vector<std::string> def = cell == Cell::Rnn ? std::vector<std::string>{"Tanh"}
+  std::vector<std::string> def = cell == Cell::Rnn   ? std::vector<std::string>{"Tanh"}
                                  : cell == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
                                                      : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
   std::vector<std::string> names = ctx.attr_strings("activations", {});
@@ -40,9 +40,12 @@ std::vector<Activation> activations(const OpContext& ctx, Cell cell, int64_t dir
   size_t ai = 0, bi = 0;
   for (const auto& n : names) {
     static const std::map<std::string, std::pair<double, double>> defaults = {
-        {"Sigmoid", {0, 0}}, {"Tanh", {0, 0}}, {"Relu", {0, 0}}, {"Affine", {1, 0}}, {"LeakyRelu", {0.01, 0}},
-        {"ThresholdedRelu", {1, 0}}, {"ScaledTanh", {1, 1}}, {"HardSigmoid", {0.2, 0.5}}, {"Elu", {1, 0}},
-        {"Softsign", {0, 0}}, {"Softplus", {0, 0}}};
+        {"Sigmoid", {0, 0}},      {"Tanh", {0, 0}},
+        {"Relu", {0, 0}},         {"Affine", {1, 0}},
+        {"LeakyRelu", {0.01, 0}}, {"ThresholdedRelu", {1, 0}},
+        {"ScaledTanh", {1, 1}},   {"HardSigmoid", {0.2, 0.5}},
+        {"Elu", {1, 0}},          {"Softsign", {0, 0}},
+        {"Softplus", {0, 0}}};
     auto it = defaults.find(n);
     if (it == defaults.end()) ctx.fail("unknown activation '" + n + "'");
     Activation a{n, it->second.first, it->second.second};
@@ -70,8 +73,8 @@ at::Tensor reverse_steps(const at::Tensor& x, const at::Tensor& lens) {
 Tensors recurrent(const OpContext& ctx, const Tensors& in, Cell cell) {
   const bool batch_first = ctx.attr_int("layout", 0) != 0;
   at::Tensor x = batch_first ? in.at(0).transpose(0, 1) : in.at(0);  // [T, B, I]
-  const at::Tensor& w = in.at(1);                                      // [dirs, G*H, I]
-  const at::Tensor& r = in.at(2);                                      // [dirs, G*H, H]
+  const at::Tensor& w = in.at(1);                                    // [dirs, G*H, I]
+  const at::Tensor& r = in.at(2);                                    // [dirs, G*H, H]
   const int64_t gates = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
   const int64_t hidden = ctx.attr_int("hidden_size", r.size(-1));
   const std::string direction = ctx.attr_string("direction", "forward");

@@ -11,8 +11,8 @@ template <Reduce R>
 Tensors reduce(const OpContext& ctx, const Tensors& in) {
   const at::Tensor& x = in.at(0);
   const bool axes_input = (R == Reduce::Sum && ctx.opset() >= 13) || ctx.opset() >= 18;
-  std::vector<int64_t> axes = axes_input ? (has_input(in, 1) ? to_int_vector(in[1]) : std::vector<int64_t>{})
-                                         : ctx.attr_ints("axes", {});
+  std::vector<int64_t> axes =
+      axes_input ? (has_input(in, 1) ? to_int_vector(in[1]) : std::vector<int64_t>{}) : ctx.attr_ints("axes", {});
   const bool keep = ctx.attr_int("keepdims", 1) != 0;
   if (axes.empty()) {
     if (axes_input && ctx.attr_int("noop_with_empty_axes", 0)) return {x};
@@ -27,16 +27,26 @@ Tensors reduce(const OpContext& ctx, const Tensors& in) {
   };
   if (x.numel() == 0 && (R == Reduce::Max || R == Reduce::Min)) ctx.fail("cannot reduce an empty tensor");
   switch (R) {
-    case Reduce::Mean: return {x.mean(axes, keep)};
-    case Reduce::Sum: return {x.sum(axes, keep, x.scalar_type())};
-    case Reduce::Max: return {over([&](const at::Tensor& t, int64_t a) { return std::get<0>(t.max(a, keep)); })};
-    case Reduce::Min: return {over([&](const at::Tensor& t, int64_t a) { return std::get<0>(t.min(a, keep)); })};
-    case Reduce::Prod: return {over([&](const at::Tensor& t, int64_t a) { return t.prod(a, keep, x.scalar_type()); })};
-    case Reduce::L1: return {x.abs().sum(axes, keep, x.scalar_type())};
-    case Reduce::L2: return {(x * x).sum(axes, keep).sqrt().to(x.scalar_type())};
-    case Reduce::LogSum: return {x.sum(axes, keep).log()};
-    case Reduce::LogSumExp: return {at::logsumexp(x, axes, keep)};
-    case Reduce::SumSquare: return {(x * x).sum(axes, keep, x.scalar_type())};
+    case Reduce::Mean:
+      return {x.mean(axes, keep)};
+    case Reduce::Sum:
+      return {x.sum(axes, keep, x.scalar_type())};
+    case Reduce::Max:
+      return {over([&](const at::Tensor& t, int64_t a) { return std::get<0>(t.max(a, keep)); })};
+    case Reduce::Min:
+      return {over([&](const at::Tensor& t, int64_t a) { return std::get<0>(t.min(a, keep)); })};
+    case Reduce::Prod:
+      return {over([&](const at::Tensor& t, int64_t a) { return t.prod(a, keep, x.scalar_type()); })};
+    case Reduce::L1:
+      return {x.abs().sum(axes, keep, x.scalar_type())};
+    case Reduce::L2:
+      return {(x * x).sum(axes, keep).sqrt().to(x.scalar_type())};
+    case Reduce::LogSum:
+      return {x.sum(axes, keep).log()};
+    case Reduce::LogSumExp:
+      return {at::logsumexp(x, axes, keep)};
+    case Reduce::SumSquare:
+      return {(x * x).sum(axes, keep, x.scalar_type())};
   }
   return {};
 }

@@ -9,9 +9,9 @@ namespace pare::ops {
 namespace {
 
 struct ResizeMode {
-  std::string mode = "nearest";                         // nearest | linear | cubic
-  std::string transform = "half_pixel";                 // coordinate_transformation_mode
-  std::string nearest = "round_prefer_floor";           // nearest_mode ("simple": floor, ceil when shrinking)
+  std::string mode = "nearest";                // nearest | linear | cubic
+  std::string transform = "half_pixel";        // coordinate_transformation_mode
+  std::string nearest = "round_prefer_floor";  // nearest_mode ("simple": floor, ceil when shrinking)
   double cubic_a = -0.75;
   bool exclude_outside = false;
   double extrapolation = 0.0;
@@ -43,8 +43,8 @@ int64_t nearest_index(const ResizeMode& m, double x, bool shrinking) {
 }
 
 std::vector<double> cubic_coeffs(double r, double a) {
-  auto far = [a](double s) { return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a; };      // 1 < |s| < 2
-  auto near = [a](double s) { return ((a + 2) * s - (a + 3)) * s * s + 1; };           // |s| <= 1
+  auto far = [a](double s) { return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a; };  // 1 < |s| < 2
+  auto near = [a](double s) { return ((a + 2) * s - (a + 3)) * s * s + 1; };       // |s| <= 1
   return {far(r + 1), near(r), near(1 - r), far(2 - r)};
 }
 

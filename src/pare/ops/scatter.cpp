@@ -52,14 +52,17 @@ Tensors scatter_nd(const OpContext& ctx, const Tensors& in) {
   at::Tensor out = data.reshape(flat).clone();
   at::Tensor upd = updates.reshape(flat);
   const std::string reduction = ctx.opset() >= 16 ? ctx.attr_string("reduction", "none") : "none";
-  if (reduction == "none") out = out.index_put({lin}, upd);
-  else if (reduction == "add") out = out.index_put({lin}, upd, true);
+  if (reduction == "none")
+    out = out.index_put({lin}, upd);
+  else if (reduction == "add")
+    out = out.index_put({lin}, upd, true);
   else if (reduction == "mul")  // row by row, so that repeated indices multiply in order
     for (int64_t k = 0; k < lin.size(0); ++k) {
       at::Tensor lk = lin.narrow(0, k, 1);
       out = out.index_put({lk}, out.index_select(0, lk) * upd.narrow(0, k, 1));
     }
-  else ctx.fail("unknown reduction '" + reduction + "'", "use none, add or mul");
+  else
+    ctx.fail("unknown reduction '" + reduction + "'", "use none, add or mul");
   return {out.reshape(data.sizes())};
 }
 

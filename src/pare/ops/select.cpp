@@ -14,8 +14,10 @@ Tensors compress(const OpContext& ctx, const Tensors& in) {
   at::Tensor x = in.at(0);
   at::Tensor cond = in.at(1).to(at::kBool).reshape(-1);
   int64_t axis = 0;
-  if (ctx.has_attr("axis")) axis = normalize_axis(ctx, ctx.attr_int("axis"), x.dim());
-  else x = x.reshape(-1);
+  if (ctx.has_attr("axis"))
+    axis = normalize_axis(ctx, ctx.attr_int("axis"), x.dim());
+  else
+    x = x.reshape(-1);
   const int64_t len = std::min(cond.size(0), x.size(axis));  // a shorter condition keeps only its length
   at::Tensor keep = at::nonzero(cond.narrow(0, 0, len)).reshape(-1);
   return {x.index_select(axis, keep)};

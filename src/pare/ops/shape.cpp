@@ -12,7 +12,8 @@ Tensors reshape(const OpContext& ctx, const Tensors& in) {
   const bool allow_zero = ctx.attr_int("allowzero", 0) != 0;
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] == 0 && !allow_zero) {
-      if (static_cast<int64_t>(i) >= x.dim()) ctx.fail("shape has 0 at index " + std::to_string(i) + " beyond the input's rank");
+      if (static_cast<int64_t>(i) >= x.dim())
+        ctx.fail("shape has 0 at index " + std::to_string(i) + " beyond the input's rank");
       shape[i] = x.size(static_cast<int64_t>(i));
     }
   int64_t known = 1, unknown = -1;
@@ -112,7 +113,8 @@ Tensors expand(const OpContext& ctx, const Tensors& in) {
   for (size_t i = 0; i < rank; ++i) {
     int64_t a = i < rank - x.dim() ? 1 : x.size(static_cast<int64_t>(i - (rank - x.dim())));
     int64_t b = i < rank - shape.size() ? 1 : shape[i - (rank - shape.size())];
-    if (a != b && a != 1 && b != 1) ctx.fail("shapes " + ir::shape_string(x.sizes()) + " and " + ir::shape_string(shape) + " do not broadcast");
+    if (a != b && a != 1 && b != 1)
+      ctx.fail("shapes " + ir::shape_string(x.sizes()) + " and " + ir::shape_string(shape) + " do not broadcast");
     out[i] = a == 1 ? b : a;
   }
   return {x.expand(out)};

@@ -15,9 +15,12 @@ Tensors window(const OpContext& ctx, const Tensors& in) {
   const auto type = ir::to_scalar_type(static_cast<ir::DType>(ctx.attr_int("output_datatype", 1)));
   const auto opts = at::TensorOptions().dtype(at::kDouble);
   at::Tensor w;
-  if (Kind == 0) w = at::hann_window(n, periodic, opts);
-  else if (Kind == 1) w = at::hamming_window(n, periodic, 25.0 / 46.0, 21.0 / 46.0, opts);  // ONNX coefficients
-  else w = at::blackman_window(n, periodic, opts);
+  if (Kind == 0)
+    w = at::hann_window(n, periodic, opts);
+  else if (Kind == 1)
+    w = at::hamming_window(n, periodic, 25.0 / 46.0, 21.0 / 46.0, opts);  // ONNX coefficients
+  else
+    w = at::blackman_window(n, periodic, opts);
   return {w.to(type)};
 }
 
@@ -59,9 +62,10 @@ Tensors stft(const OpContext& ctx, const Tensors& in) {
   if (len <= 0 || step <= 0) ctx.fail("frame_length (or a window) and a positive frame_step are needed");
   const bool onesided = ctx.attr_int("onesided", 1) != 0;
   at::Tensor s = from_onnx_complex(ctx, x.to(at::kDouble));  // double: near-zero bins stay near zero
-  at::Tensor frames = s.unfold(1, len, step);  // [batch, frames, len]
+  at::Tensor frames = s.unfold(1, len, step);                // [batch, frames, len]
   if (win.defined()) frames = frames * win.to(at::kDouble);
-  at::Tensor y = onesided && !frames.is_complex() ? at::fft_rfft(frames, c10::nullopt, -1) : at::fft_fft(frames, c10::nullopt, -1);
+  at::Tensor y =
+      onesided && !frames.is_complex() ? at::fft_rfft(frames, c10::nullopt, -1) : at::fft_fft(frames, c10::nullopt, -1);
   if (onesided && frames.is_complex()) y = y.narrow(-1, 0, len / 2 + 1);
   return {to_onnx_complex(y, x.scalar_type())};
 }
@@ -88,7 +92,8 @@ Tensors mel_weight_matrix(const OpContext& ctx, const Tensors& in) {
   };
   for (int64_t i = 0; i < mels; ++i) {
     const int64_t left = edge[i], center = edge[i + 1], right = edge[i + 2];
-    if (center == left) set(center, i, 1.0);
+    if (center == left)
+      set(center, i, 1.0);
     else
       for (int64_t j = left; j <= center; ++j) set(j, i, double(j - left) / double(center - left));
     for (int64_t j = center; j < right; ++j) set(j, i, double(right - j) / double(right - center));

@@ -4,8 +4,11 @@
 namespace pare::ops {
 namespace {
 
-#define PARE_UNARY(NAME, EXPR) \
-  Tensors NAME(const OpContext&, const Tensors& in) { const at::Tensor& x = in.at(0); return {EXPR}; }
+#define PARE_UNARY(NAME, EXPR)                        \
+  Tensors NAME(const OpContext&, const Tensors& in) { \
+    const at::Tensor& x = in.at(0);                   \
+    return {EXPR};                                    \
+  }
 
 PARE_UNARY(abs_op, x.abs())
 PARE_UNARY(neg_op, x.neg())

@@ -13,7 +13,10 @@ std::string format_bytes(int64_t bytes) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
   double v = static_cast<double>(bytes);
   int u = 0;
-  while (v >= 1000.0 && u < 4) { v /= 1000.0; ++u; }
+  while (v >= 1000.0 && u < 4) {
+    v /= 1000.0;
+    ++u;
+  }
   return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
@@ -31,7 +34,8 @@ nlohmann::json model_summary_json(const ir::Graph& g, const std::string& path) {
   j["opset"] = g.opset("");
   auto values = [](const std::vector<ir::ValueInfo>& list) {
     nlohmann::json a = nlohmann::json::array();
-    for (const auto& v : list) a.push_back({{"name", v.name}, {"dtype", ir::dtype_name(v.dtype)}, {"shape", ir::shape_string(v.shape)}});
+    for (const auto& v : list)
+      a.push_back({{"name", v.name}, {"dtype", ir::dtype_name(v.dtype)}, {"shape", ir::shape_string(v.shape)}});
     return a;
   };
   j["inputs"] = values(g.inputs);
@@ -50,8 +54,10 @@ std::string model_summary_text(const ir::Graph& g, const std::string& path) {
   s += fmt::format("model      {}\n", path);
   s += fmt::format("graph      {} (opset {}, producer {})\n", g.name.empty() ? "-" : g.name, g.opset(""),
                    g.producer_name.empty() ? "-" : g.producer_name);
-  for (const auto& v : g.inputs) s += fmt::format("input      {:<24} {:<8} {}\n", v.name, ir::dtype_name(v.dtype), ir::shape_string(v.shape));
-  for (const auto& v : g.outputs) s += fmt::format("output     {:<24} {:<8} {}\n", v.name, ir::dtype_name(v.dtype), ir::shape_string(v.shape));
+  for (const auto& v : g.inputs)
+    s += fmt::format("input      {:<24} {:<8} {}\n", v.name, ir::dtype_name(v.dtype), ir::shape_string(v.shape));
+  for (const auto& v : g.outputs)
+    s += fmt::format("output     {:<24} {:<8} {}\n", v.name, ir::dtype_name(v.dtype), ir::shape_string(v.shape));
   s += fmt::format("parameters {} ({} in {} initializers)\n", g.parameter_count(), format_bytes(g.parameter_bytes()),
                    g.initializers.size());
   s += fmt::format("nodes      {}\n", g.nodes.size());

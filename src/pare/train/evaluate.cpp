@@ -9,9 +9,13 @@
 namespace pare::train {
 
 nlohmann::json EvalResult::to_json() const {
-  return {{"samples", samples},          {"top1", top1},       {"top5", top5},
-          {"loss", loss},                {"per_class_top1", per_class_top1},
-          {"seconds", seconds},          {"samples_per_second", samples_per_second()}};
+  return {{"samples", samples},
+          {"top1", top1},
+          {"top5", top5},
+          {"loss", loss},
+          {"per_class_top1", per_class_top1},
+          {"seconds", seconds},
+          {"samples_per_second", samples_per_second()}};
 }
 
 EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options) {
@@ -26,8 +30,10 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
     for (size_t i = 1; ok && i < shape->size(); ++i)
       ok = !(*shape)[i].known() || (*shape)[i].value == data.inputs.size(static_cast<int64_t>(i));
     if (!ok)
-      throw Error("dataset samples do not fit the model input").tensor(in_name)
-          .expected(ir::shape_string(shape)).got(ir::shape_string(data.inputs.sizes()) + " from " + data.name);
+      throw Error("dataset samples do not fit the model input")
+          .tensor(in_name)
+          .expected(ir::shape_string(shape))
+          .got(ir::shape_string(data.inputs.sizes()) + " from " + data.name);
   }
   EvalResult r;
   const int64_t n = data.size();
@@ -49,7 +55,8 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
     }
     if (y.max().item<int64_t>() >= classes || y.min().item<int64_t>() < 0)
       throw Error("a label is outside the model's " + std::to_string(classes) + " classes")
-          .got("labels from " + std::to_string(y.min().item<int64_t>()) + " to " + std::to_string(y.max().item<int64_t>()))
+          .got("labels from " + std::to_string(y.min().item<int64_t>()) + " to " +
+               std::to_string(y.max().item<int64_t>()))
           .hint("the dataset does not belong to this model");
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     at::Tensor top = std::get<1>(logits.topk(std::min<int64_t>(5, classes), 1));

@@ -13,8 +13,8 @@ namespace pare::train {
 
 struct EvalResult {
   int64_t samples = 0;
-  double top1 = 0, top5 = 0;  // percent
-  double loss = 0;            // mean cross-entropy (nats)
+  double top1 = 0, top5 = 0;           // percent
+  double loss = 0;                     // mean cross-entropy (nats)
   std::vector<double> per_class_top1;  // percent, by label
   double seconds = 0;
   double samples_per_second() const { return seconds > 0 ? samples / seconds : 0; }

@@ -40,7 +40,7 @@ TEST(Evaluate, CountsTop1Top5AndPerClass) {
   EXPECT_NEAR(r.loss, expected_loss.item<double>(), 1e-5);
   ASSERT_EQ(r.per_class_top1.size(), 6u);
   EXPECT_NEAR(r.per_class_top1[0], 200.0 / 3, 1e-9);  // samples 0, 6 right; 11 (label 0) wrong
-  EXPECT_NEAR(r.per_class_top1[3], 50.0, 1e-9);    // 3 right; 8 (label 3) wrong
+  EXPECT_NEAR(r.per_class_top1[3], 50.0, 1e-9);       // 3 right; 8 (label 3) wrong
 }
 
 TEST(Evaluate, RejectsLabelsOutsideTheModelAndShapeMismatch) {

@@ -74,8 +74,9 @@ void rewrite(Graph& g, const Match& m) {
   std::vector<int64_t> shape(w.dim(), 1);
   shape[m.out_axis] = factor.numel();
   at::Tensor new_w = (w.to(at::kDouble) * factor.reshape(shape)).to(type);
-  at::Tensor old_b = prod.inputs.size() > 2 && !prod.inputs[2].empty() ? g.initializers.at(prod.inputs[2]).to(at::kDouble)
-                                                                       : at::zeros_like(mean);
+  at::Tensor old_b = prod.inputs.size() > 2 && !prod.inputs[2].empty()
+                         ? g.initializers.at(prod.inputs[2]).to(at::kDouble)
+                         : at::zeros_like(mean);
   at::Tensor new_b = ((old_b - mean) * factor + shift).to(type);
 
   // Fresh names, so that a weight shared with another node keeps its value there.
@@ -95,7 +96,10 @@ void rewrite(Graph& g, const Match& m) {
 FoldReport fold_batchnorm(Graph& g) {
   FoldReport report;
   for (NodeId i = 0; i < g.nodes.size();) {
-    if (g.nodes[i].op_type != "BatchNormalization") { ++i; continue; }
+    if (g.nodes[i].op_type != "BatchNormalization") {
+      ++i;
+      continue;
+    }
     if (auto m = match(g, i)) {
       rewrite(g, *m);  // removes node i; the next node now sits at i
       ++report.folded;

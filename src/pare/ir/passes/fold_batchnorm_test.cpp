@@ -29,15 +29,18 @@ TEST(FoldBatchNorm, ConvGroupedConvTransposeAndGemm) {
   at::manual_seed(3);
   GraphBuilder b("bn");
   auto x = b.input("x", DType::Float, {-1, 4, 6, 6});
-  auto h = b.add1("Conv", {x, b.initializer("w1", at::randn({8, 4, 3, 3}))}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  auto h =
+      b.add1("Conv", {x, b.initializer("w1", at::randn({8, 4, 3, 3}))}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
   h = add_bn(b, h, 8, "bn1");
   h = b.add1("Conv", {h, b.initializer("w2", at::randn({8, 2, 3, 3})), b.initializer("b2", at::randn({8}))},
              {{"group", 4}});
   h = add_bn(b, h, 8, "bn2");
-  h = b.add1("ConvTranspose", {h, b.initializer("w3", at::randn({8, 3, 2, 2}))}, {{"strides", std::vector<int64_t>{2, 2}}});
+  h = b.add1("ConvTranspose", {h, b.initializer("w3", at::randn({8, 3, 2, 2}))},
+             {{"strides", std::vector<int64_t>{2, 2}}});
   h = add_bn(b, h, 3, "bn3");
   h = b.add1("Flatten", {h});
-  h = b.add1("Gemm", {h, b.initializer("w4", at::randn({5, 192})), b.initializer("b4", at::randn({5}))}, {{"transB", 1}});
+  h = b.add1("Gemm", {h, b.initializer("w4", at::randn({5, 192})), b.initializer("b4", at::randn({5}))},
+             {{"transB", 1}});
   h = add_bn(b, h, 5, "bn4");
   b.output(h, "y");
   Graph g = b.finish();
@@ -66,10 +69,10 @@ TEST(FoldBatchNorm, DeclinesWhenNotExactOrShared) {
   auto x = b.input("x", DType::Float, {-1, 3, 5, 5});
   auto w = b.initializer("w", at::randn({3, 3, 1, 1}));
   auto c1 = b.add1("Conv", {x, w}, {}, "conv1");
-  auto bn1 = add_bn(b, c1, 3, "bn1");                 // conv1's output is also read by Add below
+  auto bn1 = add_bn(b, c1, 3, "bn1");  // conv1's output is also read by Add below
   auto sum = b.add1("Add", {bn1, c1});
-  auto bn2 = add_bn(b, sum, 3, "bn2");               // producer is Add: nothing to fold into
-  auto c3 = b.add1("Conv", {bn2, w}, {}, "conv3");   // shares w with conv1
+  auto bn2 = add_bn(b, sum, 3, "bn2");              // producer is Add: nothing to fold into
+  auto c3 = b.add1("Conv", {bn2, w}, {}, "conv3");  // shares w with conv1
   b.output(add_bn(b, c3, 3, "bn3"), "y");
   Graph g = b.finish();
   const at::Tensor w_before = g.initializers.at("w").clone();

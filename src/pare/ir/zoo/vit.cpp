@@ -21,8 +21,10 @@ std::string layer_norm(GraphBuilder& b, const std::string& x, int64_t dim, const
 
 // [N, T, D] -> [N, H, T, Dh] (or [N, H, Dh, T] when `keys`, ready for q @ k).
 std::string split_heads(GraphBuilder& b, const std::string& x, const VitDims& d, bool keys, const std::string& name) {
-  auto h = b.add1("Reshape", {x, b.constant_ints({0, 0, d.heads, d.dim / d.heads}, name + ".shape")}, {}, name + ".reshape");
-  return b.add1("Transpose", {h}, {{"perm", keys ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3}}},
+  auto h =
+      b.add1("Reshape", {x, b.constant_ints({0, 0, d.heads, d.dim / d.heads}, name + ".shape")}, {}, name + ".reshape");
+  return b.add1("Transpose", {h},
+                {{"perm", keys ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3}}},
                 name + ".transpose");
 }
 
@@ -42,7 +44,8 @@ std::string attention(GraphBuilder& b, const std::string& x, const VitDims& d, c
 
 // GELU(x) = 0.5 x (1 + erf(x / sqrt(2))), the exact form (ONNX has no Gelu op before opset 20).
 std::string gelu(GraphBuilder& b, const std::string& x, const std::string& name) {
-  auto e = b.add1("Erf", {b.add1("Mul", {x, b.constant(at::scalar_tensor(float(M_SQRT1_2)), name + ".c")})}, {}, name + ".erf");
+  auto e = b.add1("Erf", {b.add1("Mul", {x, b.constant(at::scalar_tensor(float(M_SQRT1_2)), name + ".c")})}, {},
+                  name + ".erf");
   e = b.add1("Add", {e, b.constant(at::scalar_tensor(1.0f), name + ".one")}, {}, name + ".plus1");
   auto h = b.add1("Mul", {x, e}, {}, name + ".mul");
   return b.add1("Mul", {h, b.constant(at::scalar_tensor(0.5f), name + ".half")}, {}, name);
@@ -53,7 +56,8 @@ std::string gelu(GraphBuilder& b, const std::string& x, const std::string& name)
 Graph vit(const ZooOptions& o) {
   VitDims d{static_cast<int64_t>(std::llround(128 * o.width)), 4, 0, 4, 0};
   d.mlp = 2 * d.dim;
-  if (d.dim % d.heads != 0) throw Error("ViT width must give a dimension divisible by 4 heads").got(std::to_string(d.dim));
+  if (d.dim % d.heads != 0)
+    throw Error("ViT width must give a dimension divisible by 4 heads").got(std::to_string(d.dim));
   if (o.image_size % d.patch != 0)
     throw Error("ViT image size must be a multiple of the patch size 4").got(std::to_string(o.image_size));
   const int64_t depth = o.depth ? o.depth : 6;
@@ -64,16 +68,19 @@ Graph vit(const ZooOptions& o) {
   auto x = b.input("input", DType::Float, {-1, o.in_channels, o.image_size, o.image_size});
   auto h = normalize_input(b, x, o);
   const double fan_in = static_cast<double>(o.in_channels * d.patch * d.patch);
-  h = b.add1("Conv",
-             {h, b.initializer("patch.weight", (at::rand({d.dim, o.in_channels, d.patch, d.patch}) * 2 - 1) / std::sqrt(fan_in)),
-              b.initializer("patch.bias", at::zeros({d.dim}))},
-             {{"kernel_shape", std::vector<int64_t>{d.patch, d.patch}}, {"strides", std::vector<int64_t>{d.patch, d.patch}}},
-             "patch");
+  h = b.add1(
+      "Conv",
+      {h,
+       b.initializer("patch.weight", (at::rand({d.dim, o.in_channels, d.patch, d.patch}) * 2 - 1) / std::sqrt(fan_in)),
+       b.initializer("patch.bias", at::zeros({d.dim}))},
+      {{"kernel_shape", std::vector<int64_t>{d.patch, d.patch}}, {"strides", std::vector<int64_t>{d.patch, d.patch}}},
+      "patch");
   h = b.add1("Reshape", {h, b.constant_ints({0, d.dim, -1}, "patch.shape")}, {}, "patch.flatten");
   h = b.add1("Transpose", {h}, {{"perm", std::vector<int64_t>{0, 2, 1}}}, "patch.tokens");  // [N, T-1, D]
   // Class token broadcast to the batch: shape [N, 1, D] built from the input's batch size.
-  auto n = b.add1("Slice", {b.add1("Shape", {h}, {}, "cls.shape"), b.constant_ints({0}, "cls.s0"), b.constant_ints({1}, "cls.s1")},
-                  {}, "cls.batch");
+  auto n = b.add1(
+      "Slice", {b.add1("Shape", {h}, {}, "cls.shape"), b.constant_ints({0}, "cls.s0"), b.constant_ints({1}, "cls.s1")},
+      {}, "cls.batch");
   auto shape = b.add1("Concat", {n, b.constant_ints({1, d.dim}, "cls.rest")}, {{"axis", 0}}, "cls.target");
   auto cls = b.add1("Expand", {b.initializer("cls_token", at::randn({1, 1, d.dim}) * 0.02), shape}, {}, "cls.expand");
   h = b.add1("Concat", {cls, h}, {{"axis", 1}}, "tokens");

@@ -8,7 +8,8 @@ namespace pare::ir::zoo {
 std::string normalize_input(GraphBuilder& b, const std::string& x, const ZooOptions& o) {
   if (static_cast<int64_t>(o.mean.size()) != o.in_channels || static_cast<int64_t>(o.std.size()) != o.in_channels)
     throw Error("zoo: mean/std need one value per input channel")
-        .expected(std::to_string(o.in_channels)).got(std::to_string(o.mean.size()) + "/" + std::to_string(o.std.size()));
+        .expected(std::to_string(o.in_channels))
+        .got(std::to_string(o.mean.size()) + "/" + std::to_string(o.std.size()));
   at::Tensor mean = at::tensor(std::vector<float>(o.mean.begin(), o.mean.end())).reshape({1, -1, 1, 1});
   at::Tensor inv_std = 1.0 / at::tensor(std::vector<float>(o.std.begin(), o.std.end())).reshape({1, -1, 1, 1});
   auto h = b.add1("Sub", {x, b.constant(mean, "input.mean")}, {}, "normalize.sub");
@@ -21,18 +22,23 @@ std::string conv_bn(GraphBuilder& b, const std::string& x, int64_t cin, int64_t 
   auto w = b.initializer(name + ".weight", at::randn({cout, cin / groups, k, k}) * std::sqrt(2.0 / fan_out));
   const int64_t p = k / 2;
   auto h = b.add1("Conv", {x, w},
-                  {{"kernel_shape", std::vector<int64_t>{k, k}}, {"pads", std::vector<int64_t>{p, p, p, p}},
-                   {"strides", std::vector<int64_t>{stride, stride}}, {"group", groups}},
+                  {{"kernel_shape", std::vector<int64_t>{k, k}},
+                   {"pads", std::vector<int64_t>{p, p, p, p}},
+                   {"strides", std::vector<int64_t>{stride, stride}},
+                   {"group", groups}},
                   name);
-  h = b.add1("BatchNormalization",
-             {h, b.initializer(name + ".bn.weight", at::ones({cout})), b.initializer(name + ".bn.bias", at::zeros({cout})),
-              b.initializer(name + ".bn.running_mean", at::zeros({cout})),
-              b.initializer(name + ".bn.running_var", at::ones({cout}))},
-             {{"epsilon", 1e-5}, {"momentum", 0.9}}, name + ".bn");
+  h = b.add1(
+      "BatchNormalization",
+      {h, b.initializer(name + ".bn.weight", at::ones({cout})), b.initializer(name + ".bn.bias", at::zeros({cout})),
+       b.initializer(name + ".bn.running_mean", at::zeros({cout})),
+       b.initializer(name + ".bn.running_var", at::ones({cout}))},
+      {{"epsilon", 1e-5}, {"momentum", 0.9}}, name + ".bn");
   if (act == "Relu") return b.add1("Relu", {h}, {}, name + ".relu");
   if (act == "Relu6")
-    return b.add1("Clip", {h, b.constant(at::scalar_tensor(0.f), name + ".min"), b.constant(at::scalar_tensor(6.f), name + ".max")},
-                  {}, name + ".relu6");
+    return b.add1(
+        "Clip",
+        {h, b.constant(at::scalar_tensor(0.f), name + ".min"), b.constant(at::scalar_tensor(6.f), name + ".max")}, {},
+        name + ".relu6");
   PARE_ASSERT(act.empty(), "unknown activation in zoo::conv_bn");
   return h;
 }
