@@ -174,12 +174,8 @@ onnx::ModelProto model_proto_from_bytes(const std::string& bytes, const std::str
 ir::Graph graph_from_model(const onnx::ModelProto& model, const std::string& base_dir, const std::string& context) {
   std::map<std::string, int64_t> opsets;
   for (const auto& o : model.opset_import()) opsets[o.domain() == "ai.onnx" ? "" : o.domain()] = o.version();
-  if (!opsets.count("")) {
-    if (model.opset_import_size() == 0)
-      opsets[""] = 1;  // IR v2 and older models declare none
-    else
-      opsets[""] = 1;
-  }
+  // Models that declare no default-domain opset (IR v2 and older, or custom-domain-only ones) get opset 1.
+  if (!opsets.count("")) opsets[""] = 1;
   if (opsets[""] < kMinOpset)
     throw Error("model declares ONNX opset " + std::to_string(opsets[""]) + ", which does not exist")
         .file(context)

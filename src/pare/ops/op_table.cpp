@@ -32,7 +32,7 @@ std::vector<std::pair<std::string, std::string>> OpTable::ops() const {
 
 std::vector<int> OpTable::versions(const std::string& domain, const std::string& op) const {
   std::vector<int> out;
-  auto it = entries_.find({domain, op});
+  auto it = entries_.find({domain == "ai.onnx" ? "" : domain, op});  // as in find()
   if (it != entries_.end())
     for (const auto& e : it->second) out.push_back(e.since);
   return out;
