@@ -192,13 +192,20 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
   std::vector<int> fetch_slots;
   for (const auto& f : fetches) fetch_slots.push_back(slot_of(f));
 
-  std::vector<bool> need = needed_nodes(fed, fetch_slots);
-  // Remaining readers per slot among the nodes that run, so dead intermediates can be freed.
-  std::vector<int> readers(slot_names_.size(), 0);
-  for (size_t i = 0; i < nodes_.size(); ++i)
-    if (need[i])
-      for (int s : nodes_[i].in_slots)
-        if (s >= 0) ++readers[s];
+  // Which nodes run, and how many of them read each slot (so dead intermediates can be freed), depend only
+  // on what is fed and fetched: computed once and reused while repeated runs ask the same.
+  if (plan_.need.empty() || plan_.fed != fed || plan_.fetch != fetch_slots) {
+    plan_.fed = fed;
+    plan_.fetch = fetch_slots;
+    plan_.need = needed_nodes(fed, fetch_slots);
+    plan_.readers.assign(slot_names_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      if (plan_.need[i])
+        for (int s : nodes_[i].in_slots)
+          if (s >= 0) ++plan_.readers[s];
+  }
+  const std::vector<bool>& need = plan_.need;
+  std::vector<int> readers = plan_.readers;  // counted down below
   std::vector<bool> keep(slot_names_.size(), false);
   for (int s : fetch_slots) keep[s] = true;
 

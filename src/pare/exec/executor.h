@@ -76,6 +76,13 @@ class Executor {
   int slot_of(const std::string& value) const;
   std::vector<bool> needed_nodes(const std::vector<int>& fed, const std::vector<int>& fetch) const;
 
+  struct RunPlan {
+    std::vector<int> fed, fetch;  // the key: slots fed and fetched
+    std::vector<bool> need;       // nodes that run
+    std::vector<int> readers;     // per slot: how many running nodes read it
+  };
+  RunPlan plan_;  // of the last run
+
   const ir::Graph& graph_;
   ExecOptions options_;
   std::vector<CompiledNode> nodes_;
