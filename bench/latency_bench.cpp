@@ -17,8 +17,8 @@
 #include "pare/error.h"
 #include "pare/exec/caching_allocator.h"
 #include "pare/exec/executor.h"
+#include "pare/exec/inference_setup.h"
 #include "pare/io/onnx_import.h"
-#include "pare/ir/pipelines.h"
 
 namespace {
 
@@ -110,10 +110,7 @@ int run(int argc, char** argv) {
   // The same set-up as `pare run`: caching allocator, inference pipeline, channels-last convolutions.
   pare::exec::install_caching_cpu_allocator();
   pare::ir::Graph g = pare::io::load_onnx(o.model);
-  pare::ir::optimize_for_inference(g);
-  pare::exec::ExecOptions options;
-  options.channels_last = true;
-  pare::exec::Executor ex(g, options);
+  pare::exec::Executor ex(g, pare::exec::prepare_for_inference(g));
   const pare::exec::TensorMap feeds = make_feeds(g, o.batch);
   for (int i = 0; i < o.warmup; ++i) ex.run(feeds);
 

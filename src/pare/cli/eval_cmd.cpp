@@ -8,9 +8,9 @@
 #include "pare/cli/command.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
+#include "pare/exec/inference_setup.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/onnx_import.h"
-#include "pare/ir/pipelines.h"
 #include "pare/train/evaluate.h"
 
 namespace pare::cli {
@@ -33,10 +33,7 @@ Action add_eval_command(CLI::App& app) {
     // Everything that can fail on bad input is checked before the long part starts.
     const data::DatasetSpec ds = data::DatasetSpec::parse(*spec);
     ir::Graph g = io::load_onnx(*model);
-    ir::optimize_for_inference(g);
-    exec::ExecOptions eo;
-    eo.channels_last = true;
-    exec::Executor ex(g, eo);
+    exec::Executor ex(g, exec::prepare_for_inference(g));
     data::Dataset d = data::load_dataset(ds);
     train::EvalOptions options;
     options.batch_size = *batch;

@@ -12,10 +12,10 @@
 #include "pare/cli/command.h"
 #include "pare/error.h"
 #include "pare/exec/executor.h"
+#include "pare/exec/inference_setup.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/npy.h"
 #include "pare/io/onnx_import.h"
-#include "pare/ir/pipelines.h"
 
 namespace pare::cli {
 namespace fs = std::filesystem;
@@ -149,8 +149,7 @@ int run_model(const RunArgs& a) {
   if (a.threads > 0) at::set_num_threads(a.threads);
   check_output_dir(out_dir);
   ir::Graph g = io::load_onnx(model);
-  ir::optimize_for_inference(g);  // exact rewrites only (BatchNorm folding)
-  exec::ExecOptions options;
+  exec::ExecOptions options = exec::prepare_for_inference(g);
   options.channels_last = !a.nchw;
   exec::Executor ex(g, options);
   std::vector<std::string> input_files{model};
