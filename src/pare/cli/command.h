@@ -12,5 +12,6 @@ Action add_info_command(CLI::App& app);
 Action add_run_command(CLI::App& app);
 Action add_zoo_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
+Action add_train_command(CLI::App& app);
 
 }  // namespace pare::cli

@@ -18,13 +18,13 @@ nlohmann::json EvalResult::to_json() const {
           {"samples_per_second", samples_per_second()}};
 }
 
-EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options) {
-  const ir::Graph& g = ex.graph();
+void check_samples_fit(const ir::Graph& g, const data::Dataset& data) {
   if (g.inputs.size() != 1)
-    throw Error("evaluation needs a model with one input").got(std::to_string(g.inputs.size()) + " inputs");
-  if (!data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels to evaluate against");
+    throw Error("training and evaluation need a model with one input")
+        .got(std::to_string(g.inputs.size()) + " inputs");
+  if (!data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels");
+  if (data.size() == 0) throw Error("dataset '" + data.name + "' is empty");
   const std::string in_name = g.inputs[0].name;
-  const std::string out_name = options.output.empty() ? g.outputs.at(0).name : options.output;
   if (const auto& shape = g.inputs[0].shape) {
     bool ok = static_cast<int64_t>(shape->size()) == data.inputs.dim();
     for (size_t i = 1; ok && i < shape->size(); ++i)
@@ -35,6 +35,38 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
           .expected(ir::shape_string(shape))
           .got(ir::shape_string(data.inputs.sizes()) + " from " + data.name);
   }
+}
+
+int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const std::string& output) {
+  const ir::Graph& g = ex.graph();
+  check_samples_fit(g, data);
+  const std::string out_name = output.empty() ? g.outputs.at(0).name : output;
+  at::NoGradGuard no_grad;
+  const bool was_training = ex.options().training;
+  ex.set_training(false);
+  at::Tensor logits = ex.run({{g.inputs[0].name, data.inputs.narrow(0, 0, 1)}}, {out_name}).at(out_name);
+  ex.set_training(was_training);
+  if (logits.dim() != 2 || logits.size(0) != 1)
+    throw Error("model output is not [batch, classes] logits")
+        .tensor(out_name)
+        .got(ir::shape_string(logits.sizes()) + " for one sample");
+  const int64_t classes = logits.size(1);
+  const int64_t lo = data.labels.min().item<int64_t>(), hi = data.labels.max().item<int64_t>();
+  if (lo < 0 || hi >= classes)
+    throw Error("a label of '" + data.name + "' is outside the model's " + std::to_string(classes) + " classes")
+        .tensor(out_name)
+        .expected("labels from 0 to " + std::to_string(classes - 1))
+        .got("labels from " + std::to_string(lo) + " to " + std::to_string(hi))
+        .hint("the dataset does not belong to this model (build it with --classes to match)");
+  return classes;
+}
+
+EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options) {
+  const ir::Graph& g = ex.graph();
+  const std::string in_name = g.inputs.empty() ? "" : g.inputs[0].name;
+  const std::string out_name = options.output.empty() ? g.outputs.at(0).name : options.output;
+  check_labels_fit(ex, data, out_name);
+  at::NoGradGuard no_grad;
   EvalResult r;
   const int64_t n = data.size();
   at::Tensor correct_per_class, count_per_class;

@@ -1,0 +1,151 @@
+// `pare train MODEL --data SPEC [--val SPEC] --epochs N --out OUT.onnx`: trains any ONNX classifier whose
+// ops have autograd and writes it back with the same graph and input/output names.
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+
+#include "pare/cli/command.h"
+#include "pare/data/dataset.h"
+#include "pare/error.h"
+#include "pare/io/atomic_file.h"
+#include "pare/io/onnx_export.h"
+#include "pare/io/onnx_import.h"
+#include "pare/train/trainer.h"
+
+namespace pare::cli {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C leaves at once
+}
+}  // namespace
+
+Action add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a classifier (any ONNX graph with autograd ops)");
+  struct Args {
+    std::string model, out, data = "fmnist:train", val, json, checkpoint, augment = "none", optimizer = "sgd";
+    std::string schedule = "cosine";
+    int64_t epochs = 10, batch = 128, max_steps = 0;
+    double lr = 0.1, min_lr = 0, momentum = 0.9, wd = 0, warmup = 0, smoothing = 0, clip = 0;
+    double beta1 = 0.9, beta2 = 0.999;
+    bool nesterov = false, resume = false, channels_last = false, quiet = false;
+    uint64_t seed = 0;
+    int threads = 0;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "ONNX model to train (untouched; the result goes to --out)")->required();
+  cmd->add_option("--out", a->out, "trained ONNX model to write")->required();
+  cmd->add_option("--data", a->data, "training set spec (fmnist:train, npy:DIR, ... with optional :COUNT[:SEED])");
+  cmd->add_option("--val", a->val, "validation set spec, evaluated after every epoch (e.g. fmnist:test)");
+  cmd->add_option("--epochs", a->epochs, "epochs to train")->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--batch-size", a->batch, "samples per step")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--optimizer", a->optimizer, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
+  cmd->add_option("--lr", a->lr, "peak learning rate");
+  cmd->add_option("--min-lr", a->min_lr, "learning rate at the end of the cosine schedule");
+  cmd->add_option("--schedule", a->schedule, "cosine or constant (after warm-up)")
+      ->check(CLI::IsMember({"cosine", "constant"}));
+  cmd->add_option("--warmup-epochs", a->warmup, "linear warm-up length in epochs (fractions allowed)");
+  cmd->add_option("--momentum", a->momentum, "SGD momentum");
+  cmd->add_flag("--nesterov", a->nesterov, "Nesterov momentum (SGD)");
+  cmd->add_option("--beta1", a->beta1, "AdamW beta1");
+  cmd->add_option("--beta2", a->beta2, "AdamW beta2");
+  cmd->add_option("--weight-decay", a->wd, "weight decay on conv/linear weights (not on norms and biases)");
+  cmd->add_option("--label-smoothing", a->smoothing, "label smoothing of the cross-entropy target");
+  cmd->add_option("--clip-grad-norm", a->clip, "clip the global gradient norm to this (0: off)");
+  cmd->add_option("--augment", a->augment, "none, or a comma list of crop:P and hflip (e.g. crop:2,hflip)");
+  cmd->add_option("--seed", a->seed, "seed of shuffling, augmentation and dropout");
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint file written every epoch (default: OUT.ckpt)");
+  cmd->add_flag("--resume", a->resume, "continue from the checkpoint");
+  cmd->add_option("--max-steps", a->max_steps, "stop after this many steps (benchmarks)");
+  cmd->add_flag("--channels-last", a->channels_last, "run 2-D convolutions in NHWC layout");
+  cmd->add_option("--threads", a->threads, "intra-op threads (0: libtorch default)");
+  cmd->add_option("--json", a->json, "write the training history and throughput as JSON");
+  cmd->add_flag("--quiet", a->quiet, "no progress output");
+  return [a]() {
+    if (a->threads > 0) at::set_num_threads(a->threads);
+    // All checks on the input come first; training starts only when everything fits.
+    io::refuse_overwrite(a->out, {a->model});
+    if (!a->json.empty()) io::refuse_overwrite(a->json, {a->model, a->out});
+    train::TrainOptions o;
+    o.augment = train::AugmentOptions::parse(a->augment);
+    const data::DatasetSpec train_spec = data::DatasetSpec::parse(a->data);
+    std::optional<data::DatasetSpec> val_spec;
+    if (!a->val.empty()) val_spec = data::DatasetSpec::parse(a->val);
+    ir::Graph g = io::load_onnx(a->model);
+    const data::Dataset train_set = data::load_dataset(train_spec);
+    std::optional<data::Dataset> val_set;
+    if (val_spec) val_set = data::load_dataset(*val_spec);
+    o.epochs = a->epochs;
+    o.batch_size = a->batch;
+    o.optimizer.kind = a->optimizer;
+    o.optimizer.momentum = a->optimizer == "sgd" ? a->momentum : 0.0;
+    o.optimizer.nesterov = a->nesterov;
+    o.optimizer.weight_decay = a->wd;
+    o.optimizer.beta1 = a->beta1;
+    o.optimizer.beta2 = a->beta2;
+    o.lr = a->lr;
+    o.min_lr = a->min_lr;
+    o.schedule = a->schedule;
+    o.warmup_epochs = a->warmup;
+    o.label_smoothing = a->smoothing;
+    o.clip_grad_norm = a->clip;
+    o.seed = a->seed;
+    o.max_steps = a->max_steps;
+    o.channels_last = a->channels_last;
+    o.checkpoint = a->checkpoint.empty() ? a->out + ".ckpt" : a->checkpoint;
+    io::refuse_overwrite(o.checkpoint, {a->model, a->out});
+    o.resume = a->resume;
+    o.quiet = a->quiet;
+    o.should_stop = [] { return g_stop.load(); };
+    if (!a->resume && std::filesystem::exists(o.checkpoint))
+      fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
+    fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model,
+               train_set.name, train_set.size(), o.epochs, train_set.size() / std::max<int64_t>(1, o.batch_size),
+               at::get_num_threads());
+
+    auto previous = std::signal(SIGINT, on_sigint);
+    train::TrainResult r;
+    try {
+      r = train::fit(g, train_set, val_set ? &*val_set : nullptr, o);
+    } catch (...) {
+      std::signal(SIGINT, previous);
+      throw;
+    }
+    std::signal(SIGINT, previous);
+
+    nlohmann::json j = r.to_json();
+    j["model"] = a->model;
+    j["data"] = train_spec.text;
+    if (val_spec) j["val"] = val_spec->text;
+    j["options"] = {{"epochs", o.epochs},         {"batch_size", o.batch_size},    {"optimizer", o.optimizer.kind},
+                    {"lr", o.lr},                 {"min_lr", o.min_lr},            {"schedule", o.schedule},
+                    {"warmup_epochs", o.warmup_epochs}, {"momentum", o.optimizer.momentum},
+                    {"nesterov", o.optimizer.nesterov}, {"weight_decay", o.optimizer.weight_decay},
+                    {"label_smoothing", o.label_smoothing}, {"clip_grad_norm", o.clip_grad_norm},
+                    {"augment", o.augment.to_string()}, {"seed", o.seed},    {"threads", at::get_num_threads()}};
+    if (!a->json.empty())
+      io::write_atomic(a->json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a->model});
+    if (r.interrupted) return 130;  // the checkpoint holds the progress; no half-trained --out
+
+    // The trained model: same graph, same names, with a record of how it was trained.
+    nlohmann::json record = j["options"];
+    record["data"] = train_spec.text;
+    if (!r.history.empty() && r.history.back().val_top1 >= 0) {
+      record["val"] = val_spec->text;
+      record["val_top1"] = r.history.back().val_top1;
+    }
+    g.metadata["pare.train"] = record.dump();
+    io::save_onnx(g, a->out, {}, {a->model});
+    fmt::print("wrote {}", a->out);
+    if (!r.history.empty() && r.history.back().val_top1 >= 0)
+      fmt::print(" (val top-1 {:.2f} % on {})", r.history.back().val_top1, val_spec->text);
+    fmt::print("\n");
+    return 0;
+  };
+}
+
+}  // namespace pare::cli
