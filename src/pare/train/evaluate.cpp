@@ -20,8 +20,7 @@ nlohmann::json EvalResult::to_json() const {
 
 void check_samples_fit(const ir::Graph& g, const data::Dataset& data) {
   if (g.inputs.size() != 1)
-    throw Error("training and evaluation need a model with one input")
-        .got(std::to_string(g.inputs.size()) + " inputs");
+    throw Error("training and evaluation need a model with one input").got(std::to_string(g.inputs.size()) + " inputs");
   if (!data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels");
   if (data.size() == 0) throw Error("dataset '" + data.name + "' is empty");
   const std::string in_name = g.inputs[0].name;

@@ -15,12 +15,8 @@
 namespace pare::train {
 
 nlohmann::json EpochRecord::to_json() const {
-  nlohmann::json j = {{"epoch", epoch},
-                      {"lr", lr},
-                      {"train_loss", train_loss},
-                      {"train_top1", train_top1},
-                      {"seconds", seconds},
-                      {"images_per_second", images_per_second}};
+  nlohmann::json j = {{"epoch", epoch},           {"lr", lr},           {"train_loss", train_loss},
+                      {"train_top1", train_top1}, {"seconds", seconds}, {"images_per_second", images_per_second}};
   if (val_top1 >= 0) {
     j["val_loss"] = val_loss;
     j["val_top1"] = val_top1;
@@ -69,8 +65,7 @@ void check_options(const TrainOptions& o, const data::Dataset& train) {
   if (o.min_lr < 0 || o.min_lr > o.lr) throw Error("--min-lr must be in [0, lr]");
   if (o.schedule != "cosine" && o.schedule != "constant")
     throw Error("unknown schedule '" + o.schedule + "'").expected("cosine or constant");
-  if (o.warmup_epochs < 0 || o.warmup_epochs >= o.epochs)
-    throw Error("--warmup-epochs must be in [0, epochs)");
+  if (o.warmup_epochs < 0 || o.warmup_epochs >= o.epochs) throw Error("--warmup-epochs must be in [0, epochs)");
   if (o.label_smoothing < 0 || o.label_smoothing >= 1) throw Error("--label-smoothing must be in [0, 1)");
   if (o.clip_grad_norm < 0) throw Error("--clip-grad-norm must not be negative");
   if (o.resume && o.checkpoint.empty()) throw Error("--resume needs a checkpoint file");
@@ -132,8 +127,8 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
     opt.load_state(c.optimizer, c.steps_done);
     start_epoch = c.epochs_done;
     step = c.steps_done;
-    for (const auto& e : c.info.value("history", nlohmann::json::array()))
-      result.history.push_back(EpochRecord::from_json(e));
+    for (const auto& e : c.info.value("history", nlohmann::json::array()))  // not a partial epoch's record
+      if (e.value("epoch", int64_t{0}) <= start_epoch) result.history.push_back(EpochRecord::from_json(e));
     if (start_epoch >= o.epochs)
       throw Error("the checkpoint has already finished " + std::to_string(start_epoch) + " epochs")
           .file(o.checkpoint)

@@ -26,12 +26,12 @@ struct TrainOptions {
   double clip_grad_norm = 0;  // 0: off
   AugmentOptions augment;
   uint64_t seed = 0;
-  int64_t max_steps = 0;         // stop after this many steps in total (0: run all epochs); for benchmarks
-  bool channels_last = false;    // 2-D convolutions in NHWC layout
-  std::string checkpoint;        // file written after every epoch; empty: none
-  bool resume = false;           // continue from `checkpoint`
+  int64_t max_steps = 0;       // stop after this many steps in total (0: run all epochs); for benchmarks
+  bool channels_last = false;  // 2-D convolutions in NHWC layout
+  std::string checkpoint;      // file written after every epoch; empty: none
+  bool resume = false;         // continue from `checkpoint`
   int64_t eval_batch_size = 256;
-  bool quiet = false;            // no progress output
+  bool quiet = false;                 // no progress output
   std::function<bool()> should_stop;  // polled every step (e.g. set by SIGINT): checkpoint and stop
 };
 
