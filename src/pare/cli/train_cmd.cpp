@@ -103,8 +103,8 @@ Action add_train_command(CLI::App& app) {
     o.should_stop = [] { return g_stop.load(); };
     if (!a->resume && std::filesystem::exists(o.checkpoint))
       fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
-    fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model,
-               train_set.name, train_set.size(), o.epochs, train_set.size() / std::max<int64_t>(1, o.batch_size),
+    fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model, train_set.name,
+               train_set.size(), o.epochs, train_set.size() / std::max<int64_t>(1, o.batch_size),
                at::get_num_threads());
 
     auto previous = std::signal(SIGINT, on_sigint);
@@ -121,14 +121,22 @@ Action add_train_command(CLI::App& app) {
     j["model"] = a->model;
     j["data"] = train_spec.text;
     if (val_spec) j["val"] = val_spec->text;
-    j["options"] = {{"epochs", o.epochs},         {"batch_size", o.batch_size},    {"optimizer", o.optimizer.kind},
-                    {"lr", o.lr},                 {"min_lr", o.min_lr},            {"schedule", o.schedule},
-                    {"warmup_epochs", o.warmup_epochs}, {"momentum", o.optimizer.momentum},
-                    {"nesterov", o.optimizer.nesterov}, {"weight_decay", o.optimizer.weight_decay},
-                    {"label_smoothing", o.label_smoothing}, {"clip_grad_norm", o.clip_grad_norm},
-                    {"augment", o.augment.to_string()}, {"seed", o.seed},    {"threads", at::get_num_threads()}};
-    if (!a->json.empty())
-      io::write_atomic(a->json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a->model});
+    j["options"] = {{"epochs", o.epochs},
+                    {"batch_size", o.batch_size},
+                    {"optimizer", o.optimizer.kind},
+                    {"lr", o.lr},
+                    {"min_lr", o.min_lr},
+                    {"schedule", o.schedule},
+                    {"warmup_epochs", o.warmup_epochs},
+                    {"momentum", o.optimizer.momentum},
+                    {"nesterov", o.optimizer.nesterov},
+                    {"weight_decay", o.optimizer.weight_decay},
+                    {"label_smoothing", o.label_smoothing},
+                    {"clip_grad_norm", o.clip_grad_norm},
+                    {"augment", o.augment.to_string()},
+                    {"seed", o.seed},
+                    {"threads", at::get_num_threads()}};
+    if (!a->json.empty()) io::write_atomic(a->json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a->model});
     if (r.interrupted) return 130;  // the checkpoint holds the progress; no half-trained --out
 
     // The trained model: same graph, same names, with a record of how it was trained.
