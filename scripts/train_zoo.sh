@@ -33,7 +33,7 @@ for name in "$@"; do
         --weight-decay 5e-4 --warmup-epochs 1 --label-smoothing 0.1 --augment crop:2,hflip --channels-last
       ;;
     mobilenetv2)
-      train mobilenetv2 --epochs 12 --batch-size 128 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov \
+      train mobilenetv2 --epochs 8 --batch-size 128 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov \
         --weight-decay 4e-5 --warmup-epochs 1 --label-smoothing 0.1 --augment crop:2,hflip --channels-last
       ;;
     vit)
