@@ -88,6 +88,80 @@ CASES += [
     ("output would overwrite input", ["run", "{F}/good.onnx", "-i", "x={F}/inputs/y.npy", "-o", "{F}/inputs"], 2,
      ["y.npy", "refusing to overwrite an input file", "output 'y' would replace it"]),
 ]
+# Training and evaluation: every mistake is caught before the first step, and nothing is written.
+# The models and datasets these use are made by make_training_fixtures() below.
+TRAIN = ["train", "{F}/train/zoo8.onnx", "--epochs", "1", "--batch-size", "4", "--out", "{OUT}/trained.onnx"]
+CASES += [
+    ("train label out of range", TRAIN + ["--data", "npy:{F}/train/labels_out_of_range"], 2,
+     ["labels_out_of_range", "outside the model's 10 classes", "expected: labels from 0 to 9",
+      "got:      labels from 0 to 12"]),
+    ("train val label out of range", TRAIN + ["--data", "npy:{F}/train/good", "--val",
+                                              "npy:{F}/train/labels_out_of_range"], 2,
+     ["labels_out_of_range", "outside the model's 10 classes"]),
+    ("train sample shape mismatch", TRAIN + ["--data", "npy:{F}/train/wrong_size"], 2,
+     ["wrong_size", "do not fit the model input", "tensor 'input'", "expected: [N, 1, 28, 28]",
+      "got:      [8, 1, 32, 32]"]),
+    ("eval sample shape mismatch", ["eval", "{F}/train/zoo8.onnx", "--data", "npy:{F}/train/wrong_size"], 2,
+     ["wrong_size", "do not fit the model input"]),
+    ("eval label out of range", ["eval", "{F}/train/zoo8.onnx", "--data", "npy:{F}/train/labels_out_of_range"], 2,
+     ["labels_out_of_range", "outside the model's 10 classes"]),
+    ("train missing dataset", TRAIN + ["--data", "npy:{F}/train/nope"], 2, ["nope"]),
+    ("train checkpoint of another model", TRAIN + ["--data", "npy:{F}/train/good", "--resume", "--checkpoint",
+                                                   "{F}/train/other.ckpt"], 2,
+     ["other.ckpt", "checkpoint was made from another model", "hint:"]),
+    ("train damaged checkpoint", TRAIN + ["--data", "npy:{F}/train/good", "--resume", "--checkpoint",
+                                          "{F}/train/damaged.ckpt"], 2,
+     ["damaged.ckpt", "not a pare training checkpoint or is damaged"]),
+    ("train resume without checkpoint", TRAIN + ["--data", "npy:{F}/train/good", "--resume", "--checkpoint",
+                                                 "{F}/train/none.ckpt"], 2, ["none.ckpt", "cannot open checkpoint"]),
+    ("train out overwrites model", ["train", "{F}/train/zoo8.onnx", "--data", "npy:{F}/train/good", "--out",
+                                    "{F}/train/zoo8.onnx"], 2, ["zoo8.onnx", "refusing to overwrite"]),
+    ("train bad augmentation", TRAIN + ["--data", "npy:{F}/train/good", "--augment", "rotate:10"], 2,
+     ["unknown augmentation 'rotate:10'"]),
+    ("train bigger batch than data", TRAIN[:-4] + ["--batch-size", "64", "--data", "npy:{F}/train/good", "--out",
+                                                   "{OUT}/trained.onnx"], 2,
+     ["fewer samples than one batch", "lower --batch-size"]),
+]
+
+
+def write_npy(path, descr, shape, payload):
+    """A version-1 .npy file (standard library only)."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, "".join(f"{d}, " for d in shape) if len(shape) == 1 else ", ".join(map(str, shape)))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1") + payload)
+
+
+def make_training_fixtures(pare, work):
+    """Small models, NPY datasets and checkpoints for the training cases (made fresh, not committed)."""
+    import struct
+    d = os.path.join(work, "train")
+    os.makedirs(d)
+    subprocess.run([pare, "zoo", "resnet8", "--width", "0.25", "--out", os.path.join(d, "zoo8.onnx")], check=True,
+                   capture_output=True)
+    subprocess.run([pare, "zoo", "resnet8", "--width", "0.5", "--out", os.path.join(d, "other.onnx")], check=True,
+                   capture_output=True)
+
+    def dataset(name, n, size, labels):
+        os.makedirs(os.path.join(d, name))
+        write_npy(os.path.join(d, name, "inputs.npy"), "<f4", [n, 1, size, size], bytes(4 * n * size * size))
+        write_npy(os.path.join(d, name, "labels.npy"), "<i8", [n], struct.pack(f"<{n}q", *labels))
+
+    dataset("good", 8, 28, [i % 10 for i in range(8)])
+    dataset("labels_out_of_range", 8, 28, [0, 1, 2, 12, 3, 4, 5, 6])
+    dataset("wrong_size", 8, 32, [i % 10 for i in range(8)])
+    # A real checkpoint, of the other model: one step of training.
+    tmp = tempfile.mkdtemp(prefix="pare-bad-ckpt-")
+    subprocess.run([pare, "train", os.path.join(d, "other.onnx"), "--data", "npy:" + os.path.join(d, "good"),
+                    "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--quiet", "--checkpoint",
+                    os.path.join(d, "other.ckpt"), "--out", os.path.join(tmp, "o.onnx")], check=True,
+                   capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(d, "damaged.ckpt"), "wb") as f:
+        f.write(b"PARECKPT\x01\x00\x00\x00" + b"\xff" * 8 + b"{}")
+
+
 # Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
 REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy"]
 
@@ -147,6 +221,7 @@ def main():
     os.makedirs(os.path.join(work, "inputs"))
     shutil.copy(os.path.join(work, "good_x.npy"), os.path.join(work, "inputs", "y.npy"))
 
+    make_training_fixtures(pare, work)
     failures = []
     # A control: the valid model and input run and write their one output, so a broken pare cannot pass.
     control_out = os.path.join(tempfile.mkdtemp(prefix="pare-bad-ctl-"), "out")

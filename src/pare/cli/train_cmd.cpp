@@ -101,11 +101,12 @@ Action add_train_command(CLI::App& app) {
     o.resume = a->resume;
     o.quiet = a->quiet;
     o.should_stop = [] { return g_stop.load(); };
-    if (!a->resume && std::filesystem::exists(o.checkpoint))
-      fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
-    fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model, train_set.name,
-               train_set.size(), o.epochs, train_set.size() / std::max<int64_t>(1, o.batch_size),
-               at::get_num_threads());
+    o.on_ready = [&](int64_t steps) {
+      fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model, train_set.name,
+                 train_set.size(), o.epochs, steps, at::get_num_threads());
+      if (!a->resume && std::filesystem::exists(o.checkpoint))
+        fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
+    };
 
     auto previous = std::signal(SIGINT, on_sigint);
     train::TrainResult r;

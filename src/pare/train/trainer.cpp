@@ -150,6 +150,7 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
     save_checkpoint(o.checkpoint, c);
   };
 
+  if (o.on_ready) o.on_ready(per_epoch);
   GradScope grads(params);
   exec::ExecOptions to = eo;
   to.training = true;

@@ -31,8 +31,9 @@ struct TrainOptions {
   std::string checkpoint;      // file written after every epoch; empty: none
   bool resume = false;         // continue from `checkpoint`
   int64_t eval_batch_size = 256;
-  bool quiet = false;                 // no progress output
-  std::function<bool()> should_stop;  // polled every step (e.g. set by SIGINT): checkpoint and stop
+  bool quiet = false;                                     // no progress output
+  std::function<bool()> should_stop;                      // polled every step (e.g. set by SIGINT): checkpoint and stop
+  std::function<void(int64_t steps_per_epoch)> on_ready;  // called once every check has passed
 };
 
 struct EpochRecord {
