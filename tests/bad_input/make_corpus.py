@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # Writes the broken-file corpus of tests/bad_input/files: ONNX models and NPY arrays that are each wrong in one
 # way, plus the small valid model and input they are variations of. Deterministic (fixed seed): rerunning it
-# rewrites the same bytes. Needs onnx and numpy: run with /usr/bin/python3 (not the pyenv python3).
+# rewrites the same bytes. Needs onnx, numpy and PIL (python3-pil, pulled in by python3-torchvision): run with
+# /usr/bin/python3 (not the pyenv python3). Broken .npz archives and PNG/JPEG images are made here too;
+# run_bad_input.py arranges the images into class folders for folder: datasets at test time.
 import os
 import sys
 
@@ -170,11 +172,72 @@ def make_npy_files():
     write_bytes("zero_dim_overflow.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
 
 
+def npz_bytes(compressed, **arrays):
+    """What numpy.savez(_compressed) writes (one member per array, zip64 extra fields forced, as numpy does), with
+    a fixed timestamp instead of the current time so that the bytes do not change from run to run."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(2025, 11, 25, 0, 0, 0))
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=True) as f:
+                f.write(npy_bytes(np.asanyarray(arr)))
+    return buf.getvalue()
+
+
+def make_npz_files():
+    """npz: datasets for a model with input [N, 1, 28, 28] and 10 classes (zeros compress to a few hundred bytes)."""
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    y = np.int64([0, 1, 2, 3])
+    good = npz_bytes(True, inputs=x, labels=y)
+    write_bytes("good.npz", good)
+    write_bytes("npz_truncated.npz", good[: len(good) // 2])
+    write_bytes("npz_empty.npz", b"")
+    write_bytes("npz_not_zip.npz", npy_bytes(np.float32([1, 2, 3])))
+    write_bytes("npz_no_inputs.npz", npz_bytes(True, images=x, labels=y))
+    write_bytes("npz_labels_mismatch.npz", npz_bytes(True, inputs=x, labels=y[:3]))
+    write_bytes("npz_float_labels.npz", npz_bytes(True, inputs=x, labels=y.astype(np.float32)))
+    write_bytes("npz_bad_member.npz", npz_bytes(True, inputs=x.astype(np.complex64), labels=y))
+    # A flipped byte inside the deflate stream of inputs.npy (after its 30-byte local header and 10-byte name).
+    damaged = bytearray(good)
+    damaged[60] ^= 0xFF
+    write_bytes("npz_corrupt_deflate.npz", bytes(damaged))
+
+
+def make_image_files():
+    """Images for folder: datasets: good ones and broken ones (run_bad_input.py puts each into a class folder)."""
+    import io
+    from PIL import Image
+    yy, xx = np.mgrid[0:32, 0:32]
+    rgb = np.stack([xx * 8, yy * 8, np.full_like(xx, 100)], axis=2).astype(np.uint8)
+
+    def encode(fmt, **kw):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format=fmt, **kw)
+        return buf.getvalue()
+
+    png, jpg = encode("PNG"), encode("JPEG", quality=90)
+    write_bytes("img_good.png", png)
+    write_bytes("img_good.jpg", jpg)
+    write_bytes("img_truncated.png", png[: len(png) // 2])
+    bad_crc = bytearray(png)
+    bad_crc[png.index(b"IDAT") + 8] ^= 0xFF  # first bytes of the compressed image data
+    write_bytes("img_bad_crc.png", bytes(bad_crc))
+    write_bytes("img_truncated.jpg", jpg[: len(jpg) // 2])
+    write_bytes("img_not_image.jpg", b"GIF89a but not really\n")
+    write_bytes("img_empty.png", b"")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20251125)
     make_onnx_files(rng)
     make_npy_files()
+    make_npz_files()
+    make_image_files()
     for name in sorted(os.listdir(OUT)):
         size = os.path.getsize(path(name))
         assert size < 8192, name + " is larger than a corpus file should be"

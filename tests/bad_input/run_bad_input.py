@@ -123,6 +123,62 @@ CASES += [
      ["fewer samples than one batch", "lower --batch-size"]),
 ]
 
+# npz: archives and folder: image datasets that are broken (corpus files from make_corpus.py; the class folders
+# are assembled by make_image_fixtures() below). Loading fails before any evaluation, naming the file/member/image.
+EVAL = ["eval", "{F}/train/zoo8.onnx", "--data"]
+CASES += [
+    ("eval npz good", EVAL + ["npz:{F}/good.npz"], 0, ["top-1"]),
+    ("eval npz truncated", EVAL + ["npz:{F}/npz_truncated.npz"], 2,
+     ["npz_truncated.npz", "truncated or damaged", "expected: a complete zip archive"]),
+    ("eval npz empty", EVAL + ["npz:{F}/npz_empty.npz"], 2, ["npz_empty.npz", "NPZ file is empty", "got:      0 bytes"]),
+    ("eval npz not a zip", EVAL + ["npz:{F}/npz_not_zip.npz"], 2, ["npz_not_zip.npz", "not an NPZ file", "hint:"]),
+    ("eval npz without inputs", EVAL + ["npz:{F}/npz_no_inputs.npz"], 2,
+     ["npz_no_inputs.npz", "no array 'inputs' (or 'x')", "got:      arrays images, labels"]),
+    ("eval npz labels mismatch", EVAL + ["npz:{F}/npz_labels_mismatch.npz"], 2,
+     ["npz_labels_mismatch.npz, member 'labels.npy'", "expected: integer labels of shape [4]", "got:      int64[3]"]),
+    ("eval npz float labels", EVAL + ["npz:{F}/npz_float_labels.npz"], 2,
+     ["npz_float_labels.npz, member 'labels.npy'", "integer labels", "got:      float32[4]"]),
+    ("eval npz bad member", EVAL + ["npz:{F}/npz_bad_member.npz"], 2,
+     ["npz_bad_member.npz, member 'inputs.npy'", "unsupported NPY dtype '<c8'"]),
+    ("eval npz corrupt deflate", EVAL + ["npz:{F}/npz_corrupt_deflate.npz"], 2,
+     ["npz_corrupt_deflate.npz, member 'inputs.npy'"]),
+    ("eval npz missing", EVAL + ["npz:{F}/nope.npz"], 2, ["nope.npz", "does not exist"]),
+    ("eval folder good", EVAL + ["folder:{F}/folders/good"], 0, ["top-1", "2 samples"]),
+    ("eval folder truncated png", EVAL + ["folder:{F}/folders/truncated_png"], 2,
+     ["img_truncated.png", "cannot decode PNG image", "got:      libpng:"]),
+    ("eval folder png bad crc", EVAL + ["folder:{F}/folders/bad_crc_png"], 2,
+     ["img_bad_crc.png", "cannot decode PNG image"]),
+    ("eval folder truncated jpg", EVAL + ["folder:{F}/folders/truncated_jpg"], 2,
+     ["img_truncated.jpg", "cannot decode JPEG image", "got:      libjpeg:"]),
+    ("eval folder not an image", EVAL + ["folder:{F}/folders/not_image"], 2,
+     ["img_not_image.jpg", "not a PNG or JPEG image"]),
+    ("eval folder empty image", EVAL + ["folder:{F}/folders/empty_png"], 2, ["img_empty.png", "image file is empty"]),
+    ("eval folder empty", EVAL + ["folder:{F}/folders/empty"], 2, ["empty", "no class subfolders"]),
+    ("eval folder class without images", EVAL + ["folder:{F}/folders/empty_class"], 2,
+     ["dog", "class folder 'dog' holds no images"]),
+    ("eval folder missing", EVAL + ["folder:{F}/folders/nope"], 2, ["nope", "image folder does not exist"]),
+    ("eval folder is a file", EVAL + ["folder:{F}/img_good.png"], 2, ["img_good.png", "got a file"]),
+]
+
+
+def make_image_fixtures(work):
+    """Class folders for the folder: cases, from the corpus images: one good folder, one per broken image."""
+    d = os.path.join(work, "folders")
+
+    def folder(name, images):
+        for cls, files in images.items():
+            os.makedirs(os.path.join(d, name, cls))
+            for f in files:
+                shutil.copy(os.path.join(work, f), os.path.join(d, name, cls, f))
+
+    folder("good", {"cat": ["img_good.png"], "dog": ["img_good.jpg"]})
+    for name, bad in (("truncated_png", "img_truncated.png"), ("bad_crc_png", "img_bad_crc.png"),
+                      ("truncated_jpg", "img_truncated.jpg"), ("not_image", "img_not_image.jpg"),
+                      ("empty_png", "img_empty.png")):
+        folder(name, {"cat": ["img_good.png"], "dog": [bad, "img_good.jpg"]})
+    os.makedirs(os.path.join(d, "empty"))
+    folder("empty_class", {"cat": ["img_good.png"], "dog": []})
+
 
 def write_npy(path, descr, shape, payload):
     """A version-1 .npy file (standard library only)."""
@@ -163,7 +219,7 @@ def make_training_fixtures(pare, work):
 
 
 # Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
-REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy"]
+REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz"]
 
 
 def tree_digest(root):
@@ -222,6 +278,7 @@ def main():
     shutil.copy(os.path.join(work, "good_x.npy"), os.path.join(work, "inputs", "y.npy"))
 
     make_training_fixtures(pare, work)
+    make_image_fixtures(work)
     failures = []
     # A control: the valid model and input run and write their one output, so a broken pare cannot pass.
     control_out = os.path.join(tempfile.mkdtemp(prefix="pare-bad-ctl-"), "out")
@@ -238,6 +295,8 @@ def main():
                 cases.append(("regression info " + f, ["info", "{F}/" + f], 2, [f]))
                 cases.append(("regression run " + f, ["run", "{F}/" + f, "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
                               [f]))
+            elif f.endswith(".npz"):
+                cases.append(("regression npz " + f, EVAL + ["npz:{F}/" + f], 2, [f]))
             else:
                 cases.append(("regression npy " + f, RUN + ["-i", "x={F}/" + f], 2, [f]))
     for name, argv, want_rc, needles in cases:

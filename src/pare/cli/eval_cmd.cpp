@@ -24,7 +24,8 @@ Action add_eval_command(CLI::App& app) {
   auto threads = std::make_shared<int>(0);
   cmd->add_option("model", *model, "ONNX model file")->required();
   cmd->add_option("--data", *spec,
-                  "dataset spec: fmnist:test, fmnist:train, npy:DIR, each with optional :COUNT[:SEED]");
+                  "dataset spec: fmnist:test, fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR (DIR/<class>/<image>), "
+                  "each with optional :COUNT[:SEED]");
   cmd->add_option("--json", *json, "also write the results as JSON to this file");
   cmd->add_option("--batch-size", *batch, "samples per batch")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
@@ -34,7 +35,15 @@ Action add_eval_command(CLI::App& app) {
     const data::DatasetSpec ds = data::DatasetSpec::parse(*spec);
     ir::Graph g = io::load_onnx(*model);
     exec::Executor ex(g, exec::prepare_for_inference(g));
-    data::Dataset d = data::load_dataset(ds);
+    // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
+    data::ImageTransform transform;
+    if (!g.inputs.empty() && g.inputs[0].shape && g.inputs[0].shape->size() == 4) {
+      const auto& dims = *g.inputs[0].shape;
+      if (dims[1].value == 1 || dims[1].value == 3) transform.channels = dims[1].value;
+      if (dims[2].known()) transform.height = dims[2].value;
+      if (dims[3].known()) transform.width = dims[3].value;
+    }
+    data::Dataset d = data::load_dataset(ds, {}, transform);
     train::EvalOptions options;
     options.batch_size = *batch;
     train::EvalResult r = train::evaluate(ex, d, options);

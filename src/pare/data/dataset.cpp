@@ -4,15 +4,20 @@
 #include <filesystem>
 
 #include "pare/data/idx.h"
+#include "pare/data/image_folder.h"
 #include "pare/error.h"
 #include "pare/io/npy.h"
+#include "pare/io/npz.h"
+#include "pare/ir/dtype.h"
 #include "pare/ir/graph.h"
 
 namespace pare::data {
 namespace fs = std::filesystem;
 
 namespace {
-const char* kForms = "fmnist:train, fmnist:test, npy:DIR, each optionally with :COUNT[:SEED] (e.g. fmnist:train:512)";
+const char* kForms =
+    "fmnist:train, fmnist:test, npy:DIR, npz:FILE.npz, folder:DIR (DIR/<class>/<image>.png|.jpg), each optionally "
+    "with :COUNT[:SEED] (e.g. fmnist:train:512)";
 
 bool all_digits(const std::string& s) {
   return !s.empty() && s.size() < 19 &&
@@ -42,8 +47,10 @@ DatasetSpec DatasetSpec::parse(const std::string& text) {
   if (s.kind == "fmnist") {
     if (s.arg != "train" && s.arg != "test")
       throw Error("dataset spec '" + text + "': Fashion-MNIST has the splits train and test").expected(kForms);
-  } else if (s.kind == "npy") {
+  } else if (s.kind == "npy" || s.kind == "folder") {
     if (s.arg.empty()) throw Error("dataset spec '" + text + "' names no folder").expected(kForms);
+  } else if (s.kind == "npz") {
+    if (s.arg.empty()) throw Error("dataset spec '" + text + "' names no file").expected(kForms);
   } else {
     throw Error("unknown dataset kind '" + s.kind + "' in '" + text + "'").expected(kForms);
   }
@@ -78,6 +85,22 @@ static Dataset load_fmnist(const std::string& split, const DataPaths& paths) {
   return d;
 }
 
+// Labels read from `where` for `inputs`: [N] integers >= 0, returned as int64.
+static at::Tensor checked_labels(at::Tensor labels, const at::Tensor& inputs, const std::string& where,
+                                 const std::string& what) {
+  if (labels.dim() != 1 || labels.size(0) != inputs.size(0) || at::isFloatingType(labels.scalar_type()) ||
+      labels.scalar_type() == at::kBool)
+    throw Error(what + " does not match the inputs")
+        .file(where)
+        .expected("integer labels of shape [" + std::to_string(inputs.size(0)) + "]")
+        .got(ir::dtype_name(ir::from_scalar_type(labels.scalar_type())) + ir::shape_string(labels.sizes()))
+        .hint("one integer class index per sample, e.g. labels.astype('int64')");
+  labels = labels.to(at::kLong);
+  if (labels.numel() && labels.min().item<int64_t>() < 0)
+    throw Error(what + " holds a negative label").file(where).expected("class indices 0, 1, 2, ...");
+  return labels;
+}
+
 static Dataset load_npy_folder(const std::string& dir) {
   const fs::path in = fs::path(dir) / "inputs.npy", lab = fs::path(dir) / "labels.npy";
   if (!fs::exists(in))
@@ -90,22 +113,50 @@ static Dataset load_npy_folder(const std::string& dir) {
   if (d.inputs.dim() < 1) throw Error("inputs.npy must have a sample dimension").file(in.string());
   if (!at::isFloatingType(d.inputs.scalar_type())) d.inputs = d.inputs.to(at::kFloat);
   if (fs::exists(lab)) {
-    d.labels = io::load_npy(lab.string());
-    if (d.labels.dim() != 1 || d.labels.size(0) != d.inputs.size(0) || at::isFloatingType(d.labels.scalar_type()))
-      throw Error("labels.npy does not match inputs.npy")
-          .file(lab.string())
-          .expected("integer labels of shape [" + std::to_string(d.inputs.size(0)) + "]")
-          .got(std::string(c10::toString(d.labels.scalar_type())) + ir::shape_string(d.labels.sizes()));
-    d.labels = d.labels.to(at::kLong);
-    if (d.labels.numel() && d.labels.min().item<int64_t>() < 0)
-      throw Error("labels.npy holds a negative label").file(lab.string());
+    d.labels = checked_labels(io::load_npy(lab.string()), d.inputs, lab.string(), "labels.npy");
     d.num_classes = d.labels.numel() ? d.labels.max().item<int64_t>() + 1 : 0;
   }
   return d;
 }
 
-Dataset load_dataset(const DatasetSpec& spec, const DataPaths& paths) {
-  Dataset d = spec.kind == "fmnist" ? load_fmnist(spec.arg, paths) : load_npy_folder(spec.arg);
+static Dataset load_npz_file(const std::string& path) {
+  const io::NpzArchive a = io::NpzArchive::open(path);
+  const std::string in_name = a.contains("inputs") ? "inputs" : a.contains("x") ? "x" : "";
+  if (in_name.empty()) {
+    std::string have;
+    for (const std::string& n : a.names()) have += (have.empty() ? "" : ", ") + n;
+    throw Error("NPZ dataset has no array 'inputs' (or 'x')")
+        .file(path)
+        .expected("arrays inputs [N, ...] and optional labels [N]")
+        .got(have.empty() ? "an archive without arrays" : "arrays " + have)
+        .hint("numpy.savez(path, inputs=x, labels=y)");
+  }
+  Dataset d;
+  d.name = "npz:" + path;
+  d.inputs = a.array(in_name);
+  const std::string in_where = path + ", member '" + in_name + ".npy'";
+  if (d.inputs.dim() < 1)
+    throw Error("NPZ inputs must have a sample dimension").file(in_where).expected("an array [N, ...]").got("a scalar");
+  if (d.inputs.scalar_type() != at::kFloat) d.inputs = d.inputs.to(at::kFloat);
+  const std::string lab_name = a.contains("labels") ? "labels" : a.contains("y") ? "y" : "";
+  if (!lab_name.empty()) {
+    d.labels = checked_labels(a.array(lab_name), d.inputs, path + ", member '" + lab_name + ".npy'",
+                              "NPZ array '" + lab_name + "'");
+    d.num_classes = d.labels.numel() ? d.labels.max().item<int64_t>() + 1 : 0;
+  }
+  return d;
+}
+
+Dataset load_dataset(const DatasetSpec& spec, const DataPaths& paths, const ImageTransform& transform) {
+  Dataset d;
+  if (spec.kind == "fmnist")
+    d = load_fmnist(spec.arg, paths);
+  else if (spec.kind == "npz")
+    d = load_npz_file(spec.arg);
+  else if (spec.kind == "folder")
+    d = load_image_folder(spec.arg, transform);
+  else
+    d = load_npy_folder(spec.arg);
   if (spec.count) d = random_subset(d, *spec.count, spec.seed);
   return d;
 }
