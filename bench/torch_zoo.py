@@ -384,7 +384,6 @@ def compare(a, b):
 
 
 def check_model(name, pare, tol=1e-4, batch=8):
-    import numpy as np
     lines, ok = [], True
     twin = build(name, seed=1).eval()
     n = count_like_pare(twin)
