@@ -39,7 +39,7 @@ Action add_train_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "ONNX model to train (untouched; the result goes to --out)")->required();
   cmd->add_option("--out", a->out, "trained ONNX model to write")->required();
-  cmd->add_option("--data", a->data, "training set spec (fmnist:train, npy:DIR, ... with optional :COUNT[:SEED])");
+  cmd->add_option("--data", a->data, "training set spec: fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR, each with optional :COUNT[:SEED]");
   cmd->add_option("--val", a->val, "validation set spec, evaluated after every epoch (e.g. fmnist:test)");
   cmd->add_option("--epochs", a->epochs, "epochs to train")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd->add_option("--batch-size", a->batch, "samples per step")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -76,9 +76,11 @@ Action add_train_command(CLI::App& app) {
     std::optional<data::DatasetSpec> val_spec;
     if (!a->val.empty()) val_spec = data::DatasetSpec::parse(a->val);
     ir::Graph g = io::load_onnx(a->model);
-    const data::Dataset train_set = data::load_dataset(train_spec);
+    // Image folders are decoded to the model's input size and channels.
+    const data::ImageTransform transform = data::image_transform_for(g);
+    const data::Dataset train_set = data::load_dataset(train_spec, {}, transform);
     std::optional<data::Dataset> val_set;
-    if (val_spec) val_set = data::load_dataset(*val_spec);
+    if (val_spec) val_set = data::load_dataset(*val_spec, {}, transform);
     o.epochs = a->epochs;
     o.batch_size = a->batch;
     o.optimizer.kind = a->optimizer;
@@ -102,7 +104,7 @@ Action add_train_command(CLI::App& app) {
     o.quiet = a->quiet;
     o.should_stop = [] { return g_stop.load(); };
     o.on_ready = [&](int64_t steps) {
-      fmt::print(stderr, "train {} on {} ({} samples), {} epochs of {} steps, {} threads\n", a->model, train_set.name,
+      fmt::print(stderr, "train {} on {}: {} samples, {} epochs of {} steps, {} threads\n", a->model, train_spec.text,
                  train_set.size(), o.epochs, steps, at::get_num_threads());
       if (!a->resume && std::filesystem::exists(o.checkpoint))
         fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
