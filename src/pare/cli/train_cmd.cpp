@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 
@@ -112,6 +113,7 @@ Action add_train_command(CLI::App& app) {
 
     auto previous = std::signal(SIGINT, on_sigint);
     train::TrainResult r;
+    const auto wall_start = std::chrono::steady_clock::now();
     try {
       r = train::fit(g, train_set, val_set ? &*val_set : nullptr, o);
     } catch (...) {
@@ -121,6 +123,8 @@ Action add_train_command(CLI::App& app) {
     std::signal(SIGINT, previous);
 
     nlohmann::json j = r.to_json();
+    // Everything the run took: training steps, validation, checkpoints (train.seconds counts steps only).
+    j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     j["model"] = a->model;
     j["data"] = train_spec.text;
     if (val_spec) j["val"] = val_spec->text;
