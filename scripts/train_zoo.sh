@@ -37,7 +37,7 @@ for name in "$@"; do
         --weight-decay 4e-5 --warmup-epochs 1 --label-smoothing 0.1 --augment crop:2,hflip --channels-last
       ;;
     vit)
-      train vit --epochs 10 --batch-size 128 --optimizer adamw --lr 2e-3 --weight-decay 0.05 \
+      train vit --epochs 9 --batch-size 128 --optimizer adamw --lr 2e-3 --weight-decay 0.05 \
         --warmup-epochs 1 --label-smoothing 0.1 --clip-grad-norm 1 --augment crop:2,hflip
       ;;
     *) echo "unknown zoo model '$name' (resnet20, mobilenetv2, vit)" >&2; exit 2 ;;
