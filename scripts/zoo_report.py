@@ -30,7 +30,12 @@ def main():
                                          text=True).stdout)
         epochs = j["epochs"]
         step_s = j["train"]["seconds"]
-        wall = f"{j['wall_seconds'] / 60:.1f} min" if "wall_seconds" in j else "see text"
+        wall = f"{j['wall_seconds'] / 60:.1f} min" if "wall_seconds" in j else "?"
+        console = os.path.join(ZOO, "logs", m + ".log")  # scripts/train_zoo.sh prints "NAME: trained in N s"
+        if os.path.exists(console):
+            for line in open(console, errors="replace"):
+                if line.startswith(f"{m}: trained in "):
+                    wall = f"{int(line.split()[3]) / 60:.1f} min"
         rows.append(f"| `fmnist-{m}.onnx` | {info['parameters']:,} | {len(epochs)} | {wall} | {step_s / 60:.1f} min "
                     f"| {j['train']['images_per_second']:.0f} | **{e['top1']:.2f} %** | {e['top5']:.2f} % "
                     f"| {e['loss']:.4f} |")
