@@ -36,14 +36,7 @@ Action add_eval_command(CLI::App& app) {
     ir::Graph g = io::load_onnx(*model);
     exec::Executor ex(g, exec::prepare_for_inference(g));
     // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
-    data::ImageTransform transform;
-    if (!g.inputs.empty() && g.inputs[0].shape && g.inputs[0].shape->size() == 4) {
-      const auto& dims = *g.inputs[0].shape;
-      if (dims[1].value == 1 || dims[1].value == 3) transform.channels = dims[1].value;
-      if (dims[2].known()) transform.height = dims[2].value;
-      if (dims[3].known()) transform.width = dims[3].value;
-    }
-    data::Dataset d = data::load_dataset(ds, {}, transform);
+    data::Dataset d = data::load_dataset(ds, {}, data::image_transform_for(g));
     train::EvalOptions options;
     options.batch_size = *batch;
     train::EvalResult r = train::evaluate(ex, d, options);

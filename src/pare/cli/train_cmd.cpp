@@ -40,7 +40,9 @@ Action add_train_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "ONNX model to train (untouched; the result goes to --out)")->required();
   cmd->add_option("--out", a->out, "trained ONNX model to write")->required();
-  cmd->add_option("--data", a->data, "training set spec: fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR, each with optional :COUNT[:SEED]");
+  cmd->add_option(
+      "--data", a->data,
+      "training set spec: fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR, each with optional :COUNT[:SEED]");
   cmd->add_option("--val", a->val, "validation set spec, evaluated after every epoch (e.g. fmnist:test)");
   cmd->add_option("--epochs", a->epochs, "epochs to train")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd->add_option("--batch-size", a->batch, "samples per step")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));

@@ -57,6 +57,17 @@ DatasetSpec DatasetSpec::parse(const std::string& text) {
   return s;
 }
 
+ImageTransform image_transform_for(const ir::Graph& g) {
+  ImageTransform t;
+  if (!g.inputs.empty() && g.inputs[0].shape && g.inputs[0].shape->size() == 4) {
+    const auto& dims = *g.inputs[0].shape;
+    if (dims[1].known() && (dims[1].value == 1 || dims[1].value == 3)) t.channels = dims[1].value;
+    if (dims[2].known()) t.height = dims[2].value;
+    if (dims[3].known()) t.width = dims[3].value;
+  }
+  return t;
+}
+
 Dataset random_subset(const Dataset& d, int64_t count, uint64_t seed) {
   if (count >= d.size()) return d;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
