@@ -27,6 +27,7 @@ import platform
 import resource
 import subprocess
 import sys
+
 import tempfile
 import time
 
@@ -74,6 +75,8 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, HERE)
 import torch_zoo  # noqa: E402
+
+from latency_vs_ort import cpu_name  # one definition of the machine line both benchmarks record
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -289,17 +292,6 @@ def best(runs, key):
 
 def ratio(a, b, key):
     return a[key] / b[key] if key in a and key in b and b[key] > 0 else None
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def versions(pare):
