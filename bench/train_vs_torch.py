@@ -27,7 +27,6 @@ import platform
 import resource
 import subprocess
 import sys
-
 import tempfile
 import time
 
@@ -76,7 +75,7 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, HERE)
 import torch_zoo  # noqa: E402
 
-from latency_vs_ort import cpu_name  # one definition of the machine line both benchmarks record
+from latency_vs_ort import cpu_name  # noqa: E402  (one definition of the machine line both benchmarks record)
 
 
 # ----------------------------------------------------------------------------------------------------------- data
