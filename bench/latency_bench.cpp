@@ -18,6 +18,7 @@
 #include "pare/exec/caching_allocator.h"
 #include "pare/exec/executor.h"
 #include "pare/exec/inference_setup.h"
+#include "pare/exec/threads.h"
 #include "pare/io/onnx_import.h"
 
 namespace {
@@ -106,7 +107,7 @@ double median(std::vector<double> v) {
 
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  at::set_num_threads(o.threads);
+  pare::exec::set_threads(o.threads);
   // The same set-up as `pare run`: caching allocator, inference pipeline, channels-last convolutions.
   pare::exec::install_caching_cpu_allocator();
   pare::ir::Graph g = pare::io::load_onnx(o.model);

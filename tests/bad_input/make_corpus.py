@@ -72,6 +72,13 @@ def make_onnx_files(rng):
     good = add_relu(float_init("W", [0.5, -1.0, 2.0]))
     save("good.onnx", good)
 
+    # x[1,3] @ W[3,3] -> y: for pare quantize. One with a NaN weight, one whose first output column is all
+    # zeros (a zero-range channel, which quantizes exactly to zeros).
+    def matmul(w):
+        return model([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm0")], [float_init("W", w)])
+    save("matmul_nan.onnx", matmul([[0.5, 1.0, 2.0], [float("nan"), 0.25, 1.0], [0.1, 0.2, 0.3]]))
+    save("matmul_zero_channel.onnx", matmul([[0.0, 1.0, 2.0], [0.0, 0.25, 1.0], [0.0, 0.2, 0.3]]))
+
     # Two inputs a, b: for "missing input" runs.
     two = model([helper.make_node("Add", ["a", "b"], ["y"], name="add_ab")], [],
                 inputs=[helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3]),
@@ -231,6 +238,23 @@ def make_image_files():
     write_bytes("img_empty.png", b"")
 
 
+def make_package_files():
+    """Broken .pare packages that need no valid model: run_bad_input.py damages a real one at test time."""
+    import json
+    import struct
+    import zlib
+    write_bytes("pkg_empty.pare", b"")
+    write_bytes("pkg_magic_only.pare", b"PAREPKG\0")
+    header = b'{"format": "pare"'  # cut short: not JSON
+    write_bytes("pkg_bad_json.pare", b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header)
+    header = json.dumps({"format": "pare", "version": 1, "graph": "graph", "quantized": [],
+                         "blobs": {"graph": {"offset": 64, "bytes": 1 << 40, "crc32": 0}}}).encode()
+    body = b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header
+    write_bytes("pkg_blob_past_end.pare", body + b"\0" * (-len(body) % 64) + b"\0" * 64)
+    header = b"{}"
+    write_bytes("pkg_version9.pare", b"PAREPKG\0" + struct.pack("<IIQ", 9, zlib.crc32(header), 2) + header)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20251125)
@@ -238,6 +262,7 @@ def main():
     make_npy_files()
     make_npz_files()
     make_image_files()
+    make_package_files()
     for name in sorted(os.listdir(OUT)):
         size = os.path.getsize(path(name))
         assert size < 8192, name + " is larger than a corpus file should be"

@@ -160,6 +160,74 @@ CASES += [
     ("eval folder is a file", EVAL + ["folder:{F}/img_good.png"], 2, ["img_good.png", "got a file"]),
 ]
 
+# pare quantize: every mistake is refused before calibration, and nothing is written. Packages: the corpus
+# files (pkg_*.pare) plus a real package damaged at test time by make_quant_fixtures() below.
+QUANT = ["quantize", "{F}/train/zoo8.onnx", "--out", "{OUT}/q.onnx"]
+CASES += [
+    ("quantize wbits 9", QUANT + ["--wbits", "9", "--abits", "0"], 2, ["wbits out of range", "expected: 2 to 8",
+                                                                      "got:      9"]),
+    ("quantize abits 1", QUANT + ["--abits", "1"], 2, ["abits out of range", "expected: 2 to 8 (0: keep in float)"]),
+    ("quantize group not a power of two", QUANT + ["--abits", "0", "--granularity", "group:100"], 2,
+     ["group size must be a power of two", "got:      100"]),
+    ("quantize exclusion matches nothing", QUANT + ["--abits", "0", "--exclude", "conv_that_is_not_there"], 2,
+     ["exclusion 'conv_that_is_not_there' matches no quantizable layer", "--dry-run"]),
+    ("quantize no quantizable layer", ["quantize", "{F}/good.onnx", "--abits", "0", "--out", "{OUT}/q.onnx"], 2,
+     ["no quantizable layer", "expected: Conv, ConvTranspose, Gemm or MatMul"]),
+    ("quantize NaN weight", ["quantize", "{F}/matmul_nan.onnx", "--abits", "0", "--out", "{OUT}/q.onnx"], 2,
+     ["weight holds NaN or Inf", "node 'mm0'", "tensor 'W'", "1 non-finite values"]),
+    ("quantize zero channel is exact", ["quantize", "{F}/matmul_zero_channel.onnx", "--abits", "0", "--wbits", "4",
+                                        "--out", "{OUT}/q.onnx"], 0, ["mm0", "wrote"]),
+    ("quantize activations without calibration data", QUANT, 2, ["needs calibration data", "--calib"]),
+    ("quantize group scales to ONNX", QUANT + ["--abits", "0", "--granularity", "group:8"], 2,
+     ["cannot be written as QDQ ONNX", "group scales", "--out model.pare"]),
+    ("quantize unknown method", QUANT + ["--method", "magic", "--abits", "0"], 2,
+     ["unknown quantization method 'magic'", "expected: rtn"]),
+    ("quantize unknown output format", ["quantize", "{F}/train/zoo8.onnx", "--abits", "0", "--out", "{OUT}/q.tflite"],
+     2, ["q.tflite", "unknown output format"]),
+    ("quantize out overwrites model", ["quantize", "{F}/train/zoo8.onnx", "--abits", "0", "--out",
+                                       "{F}/train/zoo8.onnx"], 2, ["refusing to overwrite"]),
+    ("quantize calibration data of another shape", QUANT + ["--calib", "npy:{F}/train/wrong_size"], 2,
+     ["wrong_size", "do not fit the model input"]),
+    ("quantize recipe not JSON", QUANT + ["--recipe", "{F}/train/recipe_bad.json"], 2,
+     ["recipe_bad.json", "recipe is not valid JSON"]),
+    ("quantize recipe unknown key", QUANT + ["--recipe", "{F}/train/recipe_typo.json"], 2,
+     ["recipe_typo.json", "unknown recipe key 'wbit'"]),
+    ("eval empty package", ["eval", "{F}/pkg_empty.pare", "--data", "npy:{F}/train/good"], 2,
+     ["pkg_empty.pare"]),
+    ("eval package magic only", ["eval", "{F}/pkg_magic_only.pare", "--data", "npy:{F}/train/good"], 2,
+     ["pkg_magic_only.pare", "not a .pare package"]),
+    ("eval package header not JSON", ["eval", "{F}/pkg_bad_json.pare", "--data", "npy:{F}/train/good"], 2,
+     ["pkg_bad_json.pare", "malformed package header"]),
+    ("eval package blob past the end", ["eval", "{F}/pkg_blob_past_end.pare", "--data", "npy:{F}/train/good"], 2,
+     ["pkg_blob_past_end.pare", "runs past the end of the file"]),
+    ("info package version 9", ["info", "{F}/pkg_version9.pare"], 2,
+     ["pkg_version9.pare", "unsupported package version 9", "upgrade pare"]),
+    ("eval truncated package", ["eval", "{F}/train/truncated.pare", "--data", "npy:{F}/train/good"], 2,
+     ["truncated.pare", "truncated"]),
+    ("eval package with a flipped byte", ["eval", "{F}/train/flipped.pare", "--data", "npy:{F}/train/good"], 2,
+     ["flipped.pare", "fails its checksum"]),
+    ("eval good package", ["eval", "{F}/train/good.pare", "--data", "npy:{F}/train/good"], 0, ["top-1"]),
+]
+
+
+def make_quant_fixtures(pare, work):
+    """A real package (4-bit, group scales) and damaged copies of it; recipes with mistakes."""
+    d = os.path.join(work, "train")
+    subprocess.run([pare, "quantize", os.path.join(d, "zoo8.onnx"), "--abits", "0", "--wbits", "4", "--granularity",
+                    "group:8", "--out", os.path.join(d, "good.pare")], check=True, capture_output=True)
+    with open(os.path.join(d, "good.pare"), "rb") as f:
+        good = f.read()
+    with open(os.path.join(d, "truncated.pare"), "wb") as f:
+        f.write(good[:len(good) * 2 // 3])
+    flipped = bytearray(good)
+    flipped[-100] ^= 0x10
+    with open(os.path.join(d, "flipped.pare"), "wb") as f:
+        f.write(bytes(flipped))
+    with open(os.path.join(d, "recipe_bad.json"), "w") as f:
+        f.write('{"wbits": 4,')
+    with open(os.path.join(d, "recipe_typo.json"), "w") as f:
+        f.write('{"wbit": 4}')
+
 
 def make_image_fixtures(work):
     """Class folders for the folder: cases, from the corpus images: one good folder, one per broken image."""
@@ -219,7 +287,7 @@ def make_training_fixtures(pare, work):
 
 
 # Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
-REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz"]
+REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz", "fuzz_*.pare"]
 
 
 def tree_digest(root):
@@ -278,6 +346,7 @@ def main():
     shutil.copy(os.path.join(work, "good_x.npy"), os.path.join(work, "inputs", "y.npy"))
 
     make_training_fixtures(pare, work)
+    make_quant_fixtures(pare, work)
     make_image_fixtures(work)
     failures = []
     # A control: the valid model and input run and write their one output, so a broken pare cannot pass.

@@ -10,6 +10,7 @@
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
+#include "pare/exec/threads.h"
 #include "pare/io/npy.h"
 #include "pare/io/onnx_export.h"
 #include "pare/io/onnx_import.h"
@@ -28,7 +29,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   namespace fs = std::filesystem;
-  at::set_num_threads(2);
+  pare::exec::set_threads(2);
   const std::string model = argv[1], out_dir = argv[2], resaved = argv[3];
   pare::ir::Graph g = pare::io::load_onnx(model);
   pare::exec::TensorMap feeds;

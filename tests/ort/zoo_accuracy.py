@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 # The trained zoo (examples/zoo/fmnist-*.onnx) gives the same Fashion-MNIST accuracy in pare and in ONNX
 # Runtime: `pare eval` and onnxruntime-node run the same test images (a fixed subset, written as NPY), and
-# their top-1 must agree to 0.05 points. Exit 77 (skip) without the dataset, numpy or onnxruntime-node.
+# their top-1 must agree to 0.05 points. With --quantize "ARGS", each model is first quantized by
+# `pare quantize MODEL ARGS --eval SUBSET`, and ONNX Runtime's top-1 on the QDQ export must agree with the
+# accuracy pare measured on its fake-quantized model to --tolerance points (0.1 by default there).
+# Exit 77 (skip) without the dataset, numpy or onnxruntime-node.
 # Usage: zoo_accuracy.py --pare BUILD/pare --work-dir DIR [--models resnet20,...] [--count 2000]
+#        [--quantize "--wbits 8 --abits 8 --calib fmnist:train:512"] [--tolerance T]
 import argparse
 import gzip
 import json
@@ -30,7 +34,10 @@ def main():
     ap.add_argument("--models", default="resnet20,mobilenetv2,vit")
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--chunk", type=int, default=500)
+    ap.add_argument("--quantize", default="", help="pare quantize arguments; compare the QDQ export")
+    ap.add_argument("--tolerance", type=float, default=None)
     args = ap.parse_args()
+    tolerance = args.tolerance if args.tolerance is not None else (0.1 if args.quantize else 0.05)
     try:
         import numpy as np
     except ImportError:
@@ -63,10 +70,22 @@ def main():
     for m in models:
         model = os.path.join(ROOT, "examples/zoo", f"fmnist-{m}.onnx")
         j = os.path.join(args.work_dir, f"{m}-pare.json")
-        subprocess.run([args.pare, "eval", model, "--data", "npy:" + data_dir, "--json", j], check=True,
-                       stdout=subprocess.DEVNULL)
-        with open(j) as f:
-            pare_top1 = json.load(f)["top1"]
+        if os.path.exists(j):
+            os.remove(j)
+        if args.quantize:
+            quantized = os.path.join(args.work_dir, f"{m}-quantized.onnx")
+            if os.path.exists(quantized):
+                os.remove(quantized)
+            subprocess.run([args.pare, "quantize", model, *args.quantize.split(), "--eval", "npy:" + data_dir,
+                            "--out", quantized, "--json", j, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+            with open(j) as f:
+                pare_top1 = json.load(f)["accuracy"]["after"]
+            model = quantized
+        else:
+            subprocess.run([args.pare, "eval", model, "--data", "npy:" + data_dir, "--json", j], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(j) as f:
+                pare_top1 = json.load(f)["top1"]
         preds = []
         for c in range(0, len(y), args.chunk):
             out = os.path.join(args.work_dir, f"{m}-ort{c // args.chunk}")
@@ -76,12 +95,13 @@ def main():
             preds.append(np.load(os.path.join(out, "logits.npy")).argmax(1))
         ort_top1 = 100.0 * float((np.concatenate(preds) == y).mean())
         diff = abs(pare_top1 - ort_top1)
-        print(f"{m}: pare top-1 {pare_top1:.2f} %, ONNX Runtime top-1 {ort_top1:.2f} % on {len(y)} test images "
+        what = f"quantized ({args.quantize})" if args.quantize else "float"
+        print(f"{m} {what}: pare top-1 {pare_top1:.2f} %, ONNX Runtime top-1 {ort_top1:.2f} % on {len(y)} test images "
               f"(|diff| {diff:.3f} points)")
-        if diff > 0.05:
+        if diff > tolerance:
             failures.append(m)
     if failures:
-        print("FAIL: accuracy differs by more than 0.05 points for " + ", ".join(failures))
+        print(f"FAIL: accuracy differs by more than {tolerance} points for " + ", ".join(failures))
         return 1
     return 0
 

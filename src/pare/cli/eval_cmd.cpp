@@ -9,8 +9,10 @@
 #include "pare/data/dataset.h"
 #include "pare/error.h"
 #include "pare/exec/inference_setup.h"
+#include "pare/exec/threads.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/onnx_import.h"
+#include "pare/io/pare_package.h"
 #include "pare/train/evaluate.h"
 
 namespace pare::cli {
@@ -22,18 +24,18 @@ Action add_eval_command(CLI::App& app) {
   auto json = std::make_shared<std::string>();
   auto batch = std::make_shared<int64_t>(256);
   auto threads = std::make_shared<int>(0);
-  cmd->add_option("model", *model, "ONNX model file")->required();
+  cmd->add_option("model", *model, "ONNX model file or .pare package")->required();
   cmd->add_option("--data", *spec,
                   "dataset spec: fmnist:test, fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR (DIR/<class>/<image>), "
                   "each with optional :COUNT[:SEED]");
   cmd->add_option("--json", *json, "also write the results as JSON to this file");
   cmd->add_option("--batch-size", *batch, "samples per batch")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--threads", *threads, "intra-op threads (0: libtorch default)");
+  cmd->add_option("--threads", *threads, "compute threads (0: one per core)");
   return [=]() {
-    if (*threads > 0) at::set_num_threads(*threads);
+    exec::set_threads(*threads);
     // Everything that can fail on bad input is checked before the long part starts.
     const data::DatasetSpec ds = data::DatasetSpec::parse(*spec);
-    ir::Graph g = io::load_onnx(*model);
+    ir::Graph g = io::load_model(*model);
     exec::Executor ex(g, exec::prepare_for_inference(g));
     // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
     data::Dataset d = data::load_dataset(ds, {}, data::image_transform_for(g));

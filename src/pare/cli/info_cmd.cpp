@@ -6,6 +6,7 @@
 #include "pare/cli/command.h"
 #include "pare/error.h"
 #include "pare/io/onnx_import.h"
+#include "pare/io/pare_package.h"
 #include "pare/ops/op_table.h"
 #include "pare/report/model_summary.h"
 
@@ -17,7 +18,7 @@ Action add_info_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto list_ops = std::make_shared<bool>(false);
   auto list_nodes = std::make_shared<bool>(false);
-  cmd->add_option("model", *model, "ONNX model file");
+  cmd->add_option("model", *model, "ONNX model file or .pare package");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->add_flag("--ops", *list_ops, "list the ONNX ops pare implements, with their since-versions");
   cmd->add_flag("--nodes", *list_nodes, "also list every node with its input and output value names");
@@ -32,7 +33,40 @@ Action add_info_command(CLI::App& app) {
       return 0;
     }
     if (model->empty()) throw Error("no model given").hint("usage: pare info MODEL.onnx");
-    ir::Graph g = io::load_onnx(*model);
+    std::optional<io::Package> pkg;
+    if (io::is_package(*model)) pkg = io::load_package(*model);
+    ir::Graph g = pkg ? pkg->graph.clone() : io::load_onnx(*model);
+    if (pkg) {
+      // What the package adds to the graph summary: its format, size and quantized weights.
+      nlohmann::json q = nlohmann::json::array();
+      double bits = 0, weights = 0;
+      for (const auto& l : pkg->layers) {
+        q.push_back({{"node", l.plan.layer.node},
+                     {"weight", l.plan.layer.weight},
+                     {"grid", l.weight.grid.str()},
+                     {"granularity", l.weight.granularity.str()},
+                     {"bits_per_weight", l.weight.bits_per_weight()}});
+        bits += l.weight.storage_bits();
+        weights += static_cast<double>(l.weight.numel());
+      }
+      if (*json) {
+        nlohmann::json j = report::model_summary_json(g, *model);
+        j["package"] = {{"version", pkg->header.value("version", 0)},
+                        {"producer", pkg->header.value("producer", "")},
+                        {"file_bytes", pkg->file_bytes},
+                        {"metadata", pkg->header.value("metadata", nlohmann::json::object())},
+                        {"quantized", q},
+                        {"bits_per_weight", weights > 0 ? bits / weights : 0}};
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        return 0;
+      }
+      fmt::print("package    .pare version {} ({}), {} bytes\n", pkg->header.value("version", 0),
+                 pkg->header.value("producer", "?"), pkg->file_bytes);
+      fmt::print("quantized  {} weights, {:.3f} bits/weight\n", pkg->layers.size(), weights > 0 ? bits / weights : 0);
+      for (const auto& l : pkg->layers)
+        fmt::print("  {:<28} {:<16} {:<10} {:.3f} bits/weight\n", l.plan.layer.node, l.weight.grid.str(),
+                   l.weight.granularity.str(), l.weight.bits_per_weight());
+    }
     // ONNX names are not checked for valid UTF-8; print U+FFFD for bad bytes rather than fail on them.
     if (*json)
       std::cout << report::model_summary_json(g, *model).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)

@@ -13,9 +13,11 @@
 #include "pare/error.h"
 #include "pare/exec/executor.h"
 #include "pare/exec/inference_setup.h"
+#include "pare/exec/threads.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/npy.h"
 #include "pare/io/onnx_import.h"
+#include "pare/io/pare_package.h"
 
 namespace pare::cli {
 namespace fs = std::filesystem;
@@ -146,9 +148,9 @@ struct RunArgs {
 int run_model(const RunArgs& a) {
   const std::string& model = a.model;
   const std::string& out_dir = a.out_dir;
-  if (a.threads > 0) at::set_num_threads(a.threads);
+  exec::set_threads(a.threads);
   check_output_dir(out_dir);
-  ir::Graph g = io::load_onnx(model);
+  ir::Graph g = io::load_model(model);
   exec::ExecOptions options = exec::prepare_for_inference(g);
   options.channels_last = !a.nchw;
   exec::Executor ex(g, options);
@@ -191,10 +193,10 @@ int run_model(const RunArgs& a) {
 Action add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Run a model on .npy inputs and write one .npy per output");
   auto args = std::make_shared<RunArgs>();
-  cmd->add_option("model", args->model, "ONNX model file")->required();
+  cmd->add_option("model", args->model, "ONNX model file or .pare package")->required();
   cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy (or FILE.npy for a single-input model)");
   cmd->add_option("--output-dir,-o", args->out_dir, "folder for the outputs (created if missing)");
-  cmd->add_option("--threads", args->threads, "intra-op threads (0: libtorch default)");
+  cmd->add_option("--threads", args->threads, "compute threads (0: one per core)");
   cmd->add_option("--repeat", args->repeat, "run N times and report the median latency (first run excluded when N > 1)")
       ->check(CLI::Range(1, 100000));
   cmd->add_flag("--nchw", args->nchw, "compute convolutions in NCHW memory format instead of channels-last");

@@ -11,6 +11,7 @@
 #include "pare/cli/command.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
+#include "pare/exec/threads.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/onnx_export.h"
 #include "pare/io/onnx_import.h"
@@ -65,11 +66,11 @@ Action add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", a->resume, "continue from the checkpoint");
   cmd->add_option("--max-steps", a->max_steps, "stop after this many steps (benchmarks)");
   cmd->add_flag("--channels-last", a->channels_last, "run 2-D convolutions in NHWC layout");
-  cmd->add_option("--threads", a->threads, "intra-op threads (0: libtorch default)");
+  cmd->add_option("--threads", a->threads, "compute threads (0: one per core)");
   cmd->add_option("--json", a->json, "write the training history and throughput as JSON");
   cmd->add_flag("--quiet", a->quiet, "no progress output");
   return [a]() {
-    if (a->threads > 0) at::set_num_threads(a->threads);
+    exec::set_threads(a->threads);
     // All checks on the input come first; training starts only when everything fits.
     io::refuse_overwrite(a->out, {a->model});
     if (!a->json.empty()) io::refuse_overwrite(a->json, {a->model, a->out});

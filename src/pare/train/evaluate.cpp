@@ -18,10 +18,11 @@ nlohmann::json EvalResult::to_json() const {
           {"samples_per_second", samples_per_second()}};
 }
 
-void check_samples_fit(const ir::Graph& g, const data::Dataset& data) {
+void check_samples_fit(const ir::Graph& g, const data::Dataset& data, bool need_labels) {
   if (g.inputs.size() != 1)
-    throw Error("training and evaluation need a model with one input").got(std::to_string(g.inputs.size()) + " inputs");
-  if (!data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels");
+    throw Error("training, evaluation and calibration need a model with one input")
+        .got(std::to_string(g.inputs.size()) + " inputs");
+  if (need_labels && !data.labels.defined()) throw Error("dataset '" + data.name + "' has no labels");
   if (data.size() == 0) throw Error("dataset '" + data.name + "' is empty");
   const std::string in_name = g.inputs[0].name;
   if (const auto& shape = g.inputs[0].shape) {

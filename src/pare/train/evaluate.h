@@ -29,8 +29,8 @@ struct EvalOptions {
 };
 
 // Throws Error naming the model input when the dataset's samples do not have the model's input shape,
-// or the dataset has no labels.
-void check_samples_fit(const ir::Graph& graph, const data::Dataset& data);
+// or (with `need_labels`) the dataset has no labels.
+void check_samples_fit(const ir::Graph& graph, const data::Dataset& data, bool need_labels = true);
 // Runs one sample to learn the model's class count (the logits' width) and checks every label against
 // it; returns the class count. Cheap: meant to run before any long work.
 int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const std::string& output = "");

@@ -1,0 +1,220 @@
+// `pare quantize MODEL --method rtn --wbits 4 --abits 8 [--calib SPEC] [--eval SPEC] --out OUT.onnx`:
+// load -> fold -> calibrate -> quantize -> evaluate -> export, with a per-layer table and a summary.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "pare/cli/command.h"
+#include "pare/data/dataset.h"
+#include "pare/error.h"
+#include "pare/exec/inference_setup.h"
+#include "pare/exec/threads.h"
+#include "pare/io/atomic_file.h"
+#include "pare/io/onnx_export.h"
+#include "pare/io/onnx_import.h"
+#include "pare/io/pare_package.h"
+#include "pare/ir/passes/fold_batchnorm.h"
+#include "pare/quant/qdq_export.h"
+#include "pare/quant/quantize_model.h"
+#include "pare/report/progress.h"
+#include "pare/train/evaluate.h"
+
+namespace pare::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string model, out, recipe, calib, eval, json, method = "rtn", granularity = "channel", weight_scale = "minmax";
+  std::string observer = "minmax", act_granularity = "tensor", first_last = "same";
+  int wbits = 8, abits = 8, threads = 0;
+  bool asymmetric = false, dry_run = false, quiet = false;
+  int64_t batch = 256;
+  uint64_t seed = 0;
+  std::vector<std::string> exclude;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+train::EvalResult evaluate_graph(ir::Graph g, const data::Dataset& d, const std::string& label, bool quiet,
+                                 int64_t batch) {
+  exec::Executor ex(g, exec::prepare_for_inference(g));
+  report::Progress bar(label, d.size(), quiet);
+  train::EvalOptions o;
+  o.batch_size = batch;
+  o.progress = [&](int64_t done, int64_t) { bar.update(done); };
+  train::EvalResult r = train::evaluate(ex, d, o);
+  bar.finish(fmt::format("top-1 {:.2f} %", r.top1));
+  return r;
+}
+
+}  // namespace
+
+Action add_quantize_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model's weights and activations and export it");
+  auto a = std::make_shared<QuantizeArgs>();
+  cmd->add_option("model", a->model, "ONNX model file")->required();
+  cmd->add_option("--out,-o", a->out,
+                  "output: FILE.onnx (QDQ ONNX) or FILE.pare (package, any grid); none: evaluate only");
+  cmd->add_option("--method", a->method, "quantization method: rtn");
+  cmd->add_option("--recipe", a->recipe, "JSON recipe (flags given on the command line override its values)");
+  cmd->add_option("--wbits", a->wbits, "weight bits, 2..8");
+  cmd->add_option("--abits", a->abits, "activation bits, 2..8 (0: float activations)");
+  cmd->add_option("--granularity", a->granularity, "weight scales: tensor, channel or group:G");
+  cmd->add_flag("--asymmetric", a->asymmetric, "weights with a zero point (default: symmetric)");
+  cmd->add_option("--weight-scale", a->weight_scale, "weight scale choice: minmax, mse or percentile");
+  cmd->add_option("--observer", a->observer, "activation observer: minmax, moving_average, percentile, mse, entropy");
+  cmd->add_option("--act-granularity", a->act_granularity, "activation scales: tensor or channel (static per channel)");
+  cmd->add_option("--first-last", a->first_last, "first and last layer: same, int8 or float");
+  cmd->add_option("--exclude", a->exclude, "keep layers matching this regex (node or weight name) in float");
+  cmd->add_option("--calib", a->calib, "calibration data spec, e.g. fmnist:train:512 (needed when --abits > 0)");
+  cmd->add_option("--eval", a->eval, "evaluate before and after on this dataset spec, e.g. fmnist:test");
+  cmd->add_option("--batch-size", a->batch, "samples per batch for calibration and evaluation")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--seed", a->seed, "seed of the calibration sample reservoir");
+  cmd->add_option("--json", a->json, "write results (accuracy, size, per-layer table) as JSON");
+  cmd->add_option("--threads", a->threads, "compute threads (0: one per core)");
+  cmd->add_flag("--dry-run", a->dry_run, "print the per-layer plan and stop");
+  cmd->add_flag("--quiet", a->quiet, "no progress output");
+  return [a, cmd]() {
+    exec::set_threads(a->threads);
+    // Every check on the input runs before calibration starts.
+    quant::Recipe recipe;
+    if (!a->recipe.empty()) recipe = quant::Recipe::load(a->recipe);
+    nlohmann::json rj = recipe.to_json();
+    auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
+    if (given("--method")) rj["method"] = a->method;
+    if (given("--wbits")) rj["wbits"] = a->wbits;
+    if (given("--abits")) rj["abits"] = a->abits;
+    if (given("--granularity")) rj["granularity"] = a->granularity;
+    if (given("--asymmetric")) rj["weight_grid"] = "asymmetric";
+    if (given("--weight-scale")) rj["weight_scale"] = a->weight_scale;
+    if (given("--observer")) rj["activation_observer"] = a->observer;
+    if (given("--first-last")) rj["first_last"] = a->first_last;
+    if (given("--act-granularity")) rj["activation_granularity"] = a->act_granularity;
+    if (given("--exclude"))
+      for (const auto& e : a->exclude) rj["exclude"].push_back(e);
+    recipe = quant::Recipe::from_json(rj, a->recipe);
+
+    if (!a->dry_run && a->out.empty() && a->eval.empty())
+      throw Error("nothing to do: no --out and no --eval")
+          .hint("pass --out FILE.onnx to export, --eval SPEC to measure, or --dry-run to see the plan");
+    if (!a->dry_run && !a->out.empty()) {
+      if (!ends_with(a->out, ".onnx") && !ends_with(a->out, ".pare"))
+        throw Error("unknown output format").file(a->out).expected("a file name ending in .onnx or .pare");
+      io::refuse_overwrite(a->out, {a->model});
+    }
+    if (!a->dry_run && !a->json.empty()) io::refuse_overwrite(a->json, {a->model, a->out});
+    std::optional<data::DatasetSpec> calib_spec, eval_spec;
+    if (!a->calib.empty()) calib_spec = data::DatasetSpec::parse(a->calib);
+    if (!a->eval.empty()) eval_spec = data::DatasetSpec::parse(a->eval);
+    const ir::Graph g = io::load_onnx(a->model);
+
+    if (a->dry_run) {
+      ir::Graph folded = g.clone();
+      ir::fold_batchnorm(folded);
+      auto plans = quant::plan_layers(folded, recipe);
+      fmt::print("{:<28} {:<13} {:>5} {:>5} {:<12} {}\n", "layer", "op", "wbits", "abits", "granularity", "note");
+      for (const auto& p : plans)
+        fmt::print("{:<28} {:<13} {:>5} {:>5} {:<12} {}\n", p.layer.node, p.layer.op_type,
+                   p.quantize ? std::to_string(p.weight_grid.bits) : "float", p.quantize ? p.abits : 0,
+                   p.granularity.str(), p.reason);
+      return 0;
+    }
+    const data::ImageTransform transform = data::image_transform_for(g);
+    std::optional<data::Dataset> calib, eval;
+    if (calib_spec) calib = data::load_dataset(*calib_spec, {}, transform);
+    if (eval_spec) eval = data::load_dataset(*eval_spec, {}, transform);
+    if (calib) train::check_samples_fit(g, *calib, /*need_labels=*/false);
+    if (eval) {
+      train::check_samples_fit(g, *eval);
+      ir::Graph probe = g.clone();
+      exec::Executor ex(probe);
+      train::check_labels_fit(ex, *eval);
+    }
+
+    quant::QuantizeOptions qo;
+    qo.recipe = recipe;
+    qo.calib = calib ? &*calib : nullptr;
+    qo.calibration.observer = quant::parse_observer(recipe.activation_observer);
+    qo.calibration.batch_size = a->batch;
+    qo.calibration.seed = a->seed;
+    std::unique_ptr<report::Progress> calib_bar;
+    qo.calib_progress = [&](int64_t done, int64_t total) {
+      if (!calib_bar) calib_bar = std::make_unique<report::Progress>("calibrate", total, a->quiet);
+      calib_bar->update(done);
+      if (done == total) calib_bar->finish();
+    };
+    const quant::QuantizeResult r = quant::quantize_model(g, qo);
+    // Refuse before evaluating when the result has no QDQ form.
+    std::optional<ir::Graph> exported;
+    if (ends_with(a->out, ".onnx")) {
+      exported = quant::to_qdq_graph(r.qdq, r.layers);
+      exported->metadata["pare.quantize"] = recipe.to_json().dump();
+    }
+
+    std::optional<train::EvalResult> before, after;
+    if (eval) {
+      before = evaluate_graph(r.folded, *eval, "eval float", a->quiet, a->batch);
+      after = evaluate_graph(r.fake, *eval, "eval quantized", a->quiet, a->batch);
+    }
+
+    fmt::print("{:<28} {:<13} {:>5} {:>5} {:<12} {:>10} {:>10}  {}\n", "layer", "op", "wbits", "abits", "granularity",
+               "rel.error", "bytes", "note");
+    const nlohmann::json table = r.layer_table();
+    for (const auto& row : table) {
+      const bool q = row["quantized"].get<bool>();
+      fmt::print("{:<28} {:<13} {:>5} {:>5} {:<12} {:>10} {:>10.0f}  {}\n", row["node"].get<std::string>(),
+                 row["op"].get<std::string>(), q ? std::to_string(row["wbits"].get<int>()) : "float",
+                 q ? std::to_string(row["abits"].get<int>()) : "-", q ? row["granularity"].get<std::string>() : "-",
+                 q ? fmt::format("{:.2e}", row["relative_error"].get<double>()) : "-", row["bytes"].get<double>(),
+                 row.value("note", ""));
+    }
+    fmt::print("\nweights    {:.3f} bits/weight over the quantized layers ({:.0f} weights)\n", r.bits_per_weight(),
+               r.quantized_weights);
+    fmt::print("model      {:.0f} bytes (float: {:.0f} bytes, {:.2f}x smaller)\n", r.model_bits / 8, r.float_bits / 8,
+               r.float_bits / std::max(1.0, r.model_bits));
+    if (before && after)
+      fmt::print("accuracy   top-1 {:.2f} % -> {:.2f} % ({:+.2f} points) on {}\n", before->top1, after->top1,
+                 after->top1 - before->top1, eval_spec->text);
+
+    if (exported) io::save_onnx(*exported, a->out, {}, {a->model});
+    if (ends_with(a->out, ".pare")) io::save_package(a->out, r.qdq, r.layers, recipe.to_json(), {a->model});
+    if (!a->out.empty()) fmt::print("wrote {}\n", a->out);
+    if (!a->json.empty()) {
+      nlohmann::json j{{"model", a->model},
+                       {"method", recipe.method},
+                       {"recipe", recipe.to_json()},
+                       {"bits_per_weight", r.bits_per_weight()},
+                       {"model_bytes", r.model_bits / 8},
+                       {"float_model_bytes", r.float_bits / 8},
+                       {"layers", table}};
+      nlohmann::json acts = nlohmann::json::array();
+      auto values = [](const at::Tensor& t) {
+        const at::Tensor f = t.to(at::kDouble).flatten().contiguous();
+        std::vector<double> v(f.data_ptr<double>(), f.data_ptr<double>() + f.numel());
+        return t.dim() == 0 ? nlohmann::json(v.at(0)) : nlohmann::json(v);
+      };
+      for (const auto& act : r.activations)
+        acts.push_back({{"value", act.value},
+                        {"grid", act.grid.str()},
+                        {"axis", act.axis},
+                        {"scale", values(act.scale)},
+                        {"zero_point", values(act.zero_point)},
+                        {"observed_min", act.observed_min},
+                        {"observed_max", act.observed_max}});
+      j["activations"] = acts;
+      if (!a->out.empty()) j["out"] = a->out;
+      if (calib_spec) j["calib"] = calib_spec->text;
+      if (before && after) {
+        j["eval"] = eval_spec->text;
+        j["accuracy"] = {{"before", before->top1}, {"after", after->top1}};
+        j["top5"] = {{"before", before->top5}, {"after", after->top5}};
+      }
+      io::write_atomic(a->json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a->model, a->out});
+    }
+    return 0;
+  };
+}
+
+}  // namespace pare::cli

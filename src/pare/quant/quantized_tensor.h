@@ -1,0 +1,53 @@
+// quant::QuantizedTensor: one quantized weight as it is stored: integer codes in the [O, R] matrix view
+// (granularity.h), a scale per tensor, output channel or group, zero points where the grid has them,
+// and the grid (with its codebook table). It can dequantize, and it counts its own storage so that every
+// method reports comparable bits per weight.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pare/quant/granularity.h"
+#include "pare/quant/grid.h"
+#include "pare/quant/scale_search.h"
+
+namespace pare::quant {
+
+struct QuantizedTensor {
+  Grid grid;
+  Granularity granularity;
+  int64_t out_axis = 0;
+  std::vector<int64_t> shape;  // of the float tensor
+  at::Tensor codes;            // int16 [O, R]
+  at::Tensor scales;           // float [1, 1], [O, 1] or [O, groups]
+  at::Tensor zero_points;      // int16, shaped as scales; undefined without zero points
+  int scale_bits = 32;         // how scales are stored (16: float16, and the values are float16-exact)
+
+  int64_t numel() const;
+  int64_t out_channels() const { return codes.size(0); }
+  int64_t reduction() const { return codes.size(1); }
+
+  at::Tensor dequantize() const;  // float, `shape`, `out_axis` restored
+
+  // Storage in bits: codes at the grid's width, scales at scale_bits, zero points at the code width, a
+  // codebook table at 16 bits per entry. bits_per_weight() = storage_bits() / numel().
+  double code_bits() const;
+  double overhead_bits() const;
+  double storage_bits() const { return code_bits() + overhead_bits(); }
+  double bits_per_weight() const { return storage_bits() / static_cast<double>(numel()); }
+};
+
+struct WeightQuantOptions {
+  Grid grid = Grid::uniform(8);
+  Granularity granularity = Granularity::channel();
+  ScaleOptions scale;
+};
+
+// Quantizes `w` with output channels on `out_axis`. `name` names the tensor in errors (NaN/Inf weights,
+// a bad grid). A row of zeros gets scale 0 and dequantizes to exact zeros.
+QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& options,
+                                const std::string& name);
+
+}  // namespace pare::quant

@@ -1,0 +1,217 @@
+#include "pare/quant/recipe.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "pare/error.h"
+#include "pare/quant/observer.h"
+
+namespace pare::quant {
+
+namespace {
+
+// An error about the recipe, naming its file when it came from one (`where` is empty for CLI flags).
+Error located(const std::string& what, const std::string& where) {
+  Error e(what);
+  if (!where.empty()) e.file(where);
+  return e;
+}
+
+void check_bits(int bits, bool zero_ok, const std::string& what, const std::string& where) {
+  if ((bits == 0 && zero_ok) || (bits >= 2 && bits <= 8)) return;
+  throw located(what + " out of range", where)
+      .expected(zero_ok ? "2 to 8 (0: keep in float)" : "2 to 8")
+      .got(std::to_string(bits));
+}
+
+std::regex compile(const std::string& pattern, const std::string& where) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw located("invalid layer pattern '" + pattern + "'", where).got(e.what());
+  }
+}
+
+bool matches(const std::regex& re, const QuantizableLayer& l) {
+  return std::regex_match(l.node, re) || std::regex_match(l.weight, re);
+}
+
+}  // namespace
+
+Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw located("a recipe must be a JSON object", where);
+  static const std::set<std::string> keys{"method",
+                                          "wbits",
+                                          "abits",
+                                          "granularity",
+                                          "weight_grid",
+                                          "weight_scale",
+                                          "activation_observer",
+                                          "activation_granularity",
+                                          "first_last",
+                                          "embeddings",
+                                          "exclude",
+                                          "layers"};
+  Recipe r;
+  try {
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (!keys.count(it.key()))
+        throw located("unknown recipe key '" + it.key() + "'", where)
+            .expected(
+                "method, wbits, abits, granularity, weight_grid, weight_scale, activation_observer, "
+                "activation_granularity, first_last, embeddings, exclude, layers");
+    r.method = j.value("method", r.method);
+    r.wbits = j.value("wbits", r.wbits);
+    r.abits = j.value("abits", r.abits);
+    r.granularity = j.value("granularity", r.granularity);
+    const std::string grid = j.value("weight_grid", std::string("symmetric"));
+    if (grid != "symmetric" && grid != "asymmetric")
+      throw located("unknown weight_grid '" + grid + "'", where).expected("symmetric or asymmetric");
+    r.weight_symmetric = grid == "symmetric";
+    r.weight_scale = j.value("weight_scale", r.weight_scale);
+    r.activation_observer = j.value("activation_observer", r.activation_observer);
+    r.activation_granularity = j.value("activation_granularity", r.activation_granularity);
+    r.first_last = j.value("first_last", r.first_last);
+    r.embeddings = j.value("embeddings", r.embeddings);
+    if (j.contains("exclude")) r.exclude = j.at("exclude").get<std::vector<std::string>>();
+    if (j.contains("layers")) {
+      for (const auto& rule : j.at("layers")) {
+        LayerRule l;
+        l.match = rule.at("match").get<std::string>();
+        if (rule.contains("wbits")) l.wbits = rule.at("wbits").get<int>();
+        if (rule.contains("abits")) l.abits = rule.at("abits").get<int>();
+        if (rule.contains("granularity")) l.granularity = rule.at("granularity").get<std::string>();
+        for (auto it = rule.begin(); it != rule.end(); ++it)
+          if (it.key() != "match" && it.key() != "wbits" && it.key() != "abits" && it.key() != "granularity")
+            throw located("unknown layer-rule key '" + it.key() + "'", where)
+                .expected("match, wbits, abits, granularity");
+        r.layers.push_back(l);
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw located("malformed recipe", where).got(e.what());
+  }
+  check_bits(r.wbits, false, "wbits", where);
+  check_bits(r.abits, true, "abits", where);
+  Granularity::parse(r.granularity);
+  parse_scale_method(r.weight_scale);
+  parse_observer(r.activation_observer);
+  if (r.activation_granularity != "tensor" && r.activation_granularity != "channel")
+    throw located("unknown activation_granularity '" + r.activation_granularity + "'", where)
+        .expected("tensor or channel");
+  if (r.activation_granularity == "channel" && r.activation_observer != "minmax" &&
+      r.activation_observer != "moving_average")
+    throw located("per-channel activation scales take the minmax or moving_average observer", where)
+        .got(r.activation_observer);
+  if (r.first_last != "same" && r.first_last != "int8" && r.first_last != "float")
+    throw located("unknown first_last policy '" + r.first_last + "'", where).expected("same, int8 or float");
+  for (const auto& l : r.layers) {
+    compile(l.match, where);
+    if (l.wbits) check_bits(*l.wbits, false, "wbits of rule '" + l.match + "'", where);
+    if (l.abits) check_bits(*l.abits, true, "abits of rule '" + l.match + "'", where);
+    if (l.granularity) Granularity::parse(*l.granularity);
+  }
+  for (const auto& e : r.exclude) compile(e, where);
+  return r;
+}
+
+Recipe Recipe::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read recipe").file(path).hint("check the path");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("recipe is not valid JSON").file(path).got(e.what());
+  }
+  return from_json(j, path);
+}
+
+nlohmann::json Recipe::to_json() const {
+  nlohmann::json layers_json = nlohmann::json::array();
+  for (const auto& l : layers) {
+    nlohmann::json r{{"match", l.match}};
+    if (l.wbits) r["wbits"] = *l.wbits;
+    if (l.abits) r["abits"] = *l.abits;
+    if (l.granularity) r["granularity"] = *l.granularity;
+    layers_json.push_back(r);
+  }
+  return {{"method", method},
+          {"wbits", wbits},
+          {"abits", abits},
+          {"granularity", granularity},
+          {"weight_grid", weight_symmetric ? "symmetric" : "asymmetric"},
+          {"weight_scale", weight_scale},
+          {"activation_observer", activation_observer},
+          {"activation_granularity", activation_granularity},
+          {"first_last", first_last},
+          {"embeddings", embeddings},
+          {"exclude", exclude},
+          {"layers", layers_json}};
+}
+
+std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& r) {
+  const std::vector<QuantizableLayer> found = find_quantizable(g, r.embeddings);
+  if (found.empty())
+    throw Error("the model has no quantizable layer")
+        .expected("Conv, ConvTranspose, Gemm or MatMul nodes with a constant (initializer) weight")
+        .hint("weights computed at run time, or stored behind Constant nodes, are not found; pare info lists the ops");
+  const int first = 0, last = static_cast<int>(found.size()) - 1;
+  std::vector<LayerPlan> plans;
+  for (size_t i = 0; i < found.size(); ++i) {
+    LayerPlan p;
+    p.layer = found[i];
+    int wbits = r.wbits, abits = r.abits;
+    std::string gran = r.granularity;
+    const bool edge = static_cast<int>(i) == first || static_cast<int>(i) == last;
+    if (edge && r.first_last == "int8") {
+      wbits = 8;
+      abits = abits ? 8 : 0;
+      p.reason = i == 0 ? "first layer" : "last layer";
+    } else if (edge && r.first_last == "float") {
+      p.quantize = false;
+      p.reason = i == 0 ? "first layer" : "last layer";
+    }
+    for (size_t k = 0; k < r.layers.size(); ++k) {
+      const LayerRule& rule = r.layers[k];
+      if (!matches(std::regex(rule.match), p.layer)) continue;
+      if (rule.wbits) wbits = *rule.wbits;
+      if (rule.abits) abits = *rule.abits;
+      if (rule.granularity) gran = *rule.granularity;
+      p.quantize = true;
+      p.reason = fmt::format("rule {} ({})", k + 1, rule.match);
+    }
+    for (const auto& e : r.exclude)
+      if (matches(std::regex(e), p.layer)) {
+        p.quantize = false;
+        p.reason = "excluded (" + e + ")";
+      }
+    p.weight_grid = Grid::uniform(wbits, r.weight_symmetric, true);
+    p.granularity = Granularity::parse(gran);
+    p.weight_scale.method = parse_scale_method(r.weight_scale);
+    // Group scales are stored as float16, as llama.cpp and ONNX Runtime's blockwise formats do.
+    if (p.granularity.kind == Granularity::Kind::Group) p.weight_scale.scale_bits = 16;
+    p.abits = p.layer.activation_input < 0 ? 0 : abits;
+    plans.push_back(p);
+  }
+  // A pattern that names nothing is almost always a typo: say so instead of silently doing nothing.
+  auto check_used = [&](const std::string& pattern, const std::string& what) {
+    const std::regex re(pattern);
+    for (const auto& l : found)
+      if (matches(re, l)) return;
+    std::string names;
+    for (size_t i = 0; i < found.size() && i < 8; ++i) names += (i ? ", " : "") + found[i].node;
+    if (found.size() > 8) names += fmt::format(", ... ({} in all)", found.size());
+    throw Error(what + " '" + pattern + "' matches no quantizable layer")
+        .expected("a regular expression matching a node or weight name, e.g. " + names)
+        .hint("pare quantize --dry-run lists the layers");
+  };
+  for (const auto& l : r.layers) check_used(l.match, "layer rule");
+  for (const auto& e : r.exclude) check_used(e, "exclusion");
+  return plans;
+}
+
+}  // namespace pare::quant

@@ -1,0 +1,73 @@
+// quant::Recipe: what `pare quantize` does to which layer. A JSON file or CLI flags (--wbits 4 --abits 8
+// --granularity group:128 --method rtn); both end up here, and the resolved per-layer plan is what every
+// method receives.
+//
+//   {
+//     "method": "rtn",
+//     "wbits": 4, "abits": 8,              // abits 0: activations stay float
+//     "granularity": "channel",            // tensor | channel | group:G
+//     "weight_grid": "symmetric",          // symmetric | asymmetric
+//     "weight_scale": "minmax",            // minmax | mse | percentile
+//     "activation_observer": "minmax",     // see observer.h
+//     "activation_granularity": "tensor",  // tensor | channel (static per-channel scales)
+//     "first_last": "same",                // same | int8 | float: bits of the first and last layer
+//     "embeddings": false,                 // quantize Gather tables too
+//     "exclude": ["head.*"],               // layers kept in float (regex on node or weight name)
+//     "layers": [ {"match": "block0\\..*", "wbits": 8} ]   // later rules win
+//   }
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pare/ir/graph.h"
+#include "pare/quant/granularity.h"
+#include "pare/quant/grid.h"
+#include "pare/quant/quantizable.h"
+#include "pare/quant/scale_search.h"
+
+namespace pare::quant {
+
+struct LayerRule {
+  std::string match;  // ECMAScript regex, full match against the node name or the weight name
+  std::optional<int> wbits, abits;
+  std::optional<std::string> granularity;
+};
+
+struct Recipe {
+  std::string method = "rtn";
+  int wbits = 8;
+  int abits = 8;
+  std::string granularity = "channel";
+  bool weight_symmetric = true;
+  std::string weight_scale = "minmax";
+  std::string activation_observer = "minmax";
+  std::string activation_granularity = "tensor";
+  std::string first_last = "same";
+  bool embeddings = false;
+  std::vector<std::string> exclude;
+  std::vector<LayerRule> layers;
+
+  // Parses and checks a recipe; `where` (a file name) prefixes errors. Unknown keys are errors.
+  static Recipe from_json(const nlohmann::json& j, const std::string& where);
+  static Recipe load(const std::string& path);
+  nlohmann::json to_json() const;
+};
+
+// One layer's resolved settings.
+struct LayerPlan {
+  QuantizableLayer layer;
+  bool quantize = true;  // false: kept in float (excluded)
+  std::string reason;    // why its settings differ from the recipe's defaults ("first layer", "rule 2", ...)
+  Grid weight_grid;
+  Granularity granularity;
+  ScaleOptions weight_scale;
+  int abits = 8;  // 0: float activations
+};
+
+// Resolves `recipe` on `g`: defaults, first/last policy, rules, exclusions. Throws Error for a rule or
+// exclusion that matches no quantizable layer, bits outside 2..8, or a graph with no quantizable layer.
+std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& recipe);
+
+}  // namespace pare::quant
