@@ -1,6 +1,7 @@
 // Runs an ONNX model in onnxruntime-node on .npy inputs and writes one .npy per output (named as `pare run` names
 // them), so pare and ONNX Runtime can be compared file by file. Also a small module: npy read/write, session setup.
 // usage: node ort_run.js MODEL.onnx --input NAME=FILE.npy [...] --output-dir DIR [--threads 2]
+//        [--opt-level all|extended|basic|disabled]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -79,18 +80,19 @@ function fileNameFor(value) {
   return value.replace(/[^A-Za-z0-9._-]/g, '_') + '.npy';
 }
 
-async function createSession(ort, model, threads) {
+async function createSession(ort, model, threads, optLevel) {
   return ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1,
-    executionMode: 'sequential', graphOptimizationLevel: 'all' });
+    executionMode: 'sequential', graphOptimizationLevel: optLevel });
 }
 
 function parseArgs(argv) {
-  const args = { model: null, inputs: [], outDir: null, threads: 2 };
+  const args = { model: null, inputs: [], outDir: null, threads: 2, optLevel: 'all' };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--input' || a === '-i') args.inputs.push(argv[++i]);
     else if (a === '--output-dir' || a === '-o') args.outDir = argv[++i];
     else if (a === '--threads') args.threads = Number(argv[++i]);
+    else if (a === '--opt-level') args.optLevel = argv[++i];
     else if (!args.model) args.model = a;
     else throw new Error('unexpected argument ' + a);
   }
@@ -101,7 +103,7 @@ function parseArgs(argv) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const ort = loadOrt();
-  const session = await createSession(ort, args.model, args.threads);
+  const session = await createSession(ort, args.model, args.threads, args.optLevel);
   const feeds = {};
   for (const spec of args.inputs) {
     const eq = spec.indexOf('=');

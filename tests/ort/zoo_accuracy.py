@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--quantize", default="", help="pare quantize arguments; compare the QDQ export")
     ap.add_argument("--tolerance", type=float, default=None)
+    ap.add_argument("--ort-opt-level", default="all", help="ONNX Runtime graph optimizations: all or disabled")
     args = ap.parse_args()
     tolerance = args.tolerance if args.tolerance is not None else (0.1 if args.quantize else 0.05)
     try:
@@ -91,11 +92,13 @@ def main():
             out = os.path.join(args.work_dir, f"{m}-ort{c // args.chunk}")
             subprocess.run(["node", os.path.join(HERE, "ort_run.js"), model, "--input",
                             "input=" + os.path.join(data_dir, f"chunk{c // args.chunk}.npy"), "--output-dir", out,
-                            "--threads", "2"], check=True, stdout=subprocess.DEVNULL)
+                            "--threads", "2", "--opt-level", args.ort_opt_level], check=True,
+                           stdout=subprocess.DEVNULL)
             preds.append(np.load(os.path.join(out, "logits.npy")).argmax(1))
         ort_top1 = 100.0 * float((np.concatenate(preds) == y).mean())
         diff = abs(pare_top1 - ort_top1)
         what = f"quantized ({args.quantize})" if args.quantize else "float"
+        what += f", ORT optimizations {args.ort_opt_level}"
         print(f"{m} {what}: pare top-1 {pare_top1:.2f} %, ONNX Runtime top-1 {ort_top1:.2f} % on {len(y)} test images "
               f"(|diff| {diff:.3f} points)")
         if diff > tolerance:
