@@ -127,7 +127,6 @@ Action add_quantize_command(CLI::App& app) {
     if (eval_spec) eval = data::load_dataset(*eval_spec, {}, transform);
     if (calib) train::check_samples_fit(g, *calib, /*need_labels=*/false);
     if (eval) {
-      train::check_samples_fit(g, *eval);
       ir::Graph probe = g.clone();
       exec::Executor ex(probe);
       train::check_labels_fit(ex, *eval);
