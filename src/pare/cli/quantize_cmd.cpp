@@ -148,7 +148,7 @@ Action add_quantize_command(CLI::App& app) {
     // Refuse before evaluating when the result has no QDQ form.
     std::optional<ir::Graph> exported;
     if (ends_with(a->out, ".onnx")) {
-      exported = quant::to_qdq_graph(r.qdq, r.layers);
+      exported = quant::to_qdq_graph(r.qdq, r.layers, r.biases);
       exported->metadata["pare.quantize"] = recipe.to_json().dump();
     }
 

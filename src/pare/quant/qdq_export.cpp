@@ -19,7 +19,8 @@ bool qdq_expressible(const QuantizedLayer& l, std::string* why) {
   return true;
 }
 
-ir::Graph to_qdq_graph(const ir::Graph& g, const std::vector<QuantizedLayer>& layers) {
+ir::Graph to_qdq_graph(const ir::Graph& g, const std::vector<QuantizedLayer>& layers,
+                       const std::vector<QuantizedBias>& biases) {
   for (const auto& l : layers) {
     std::string why;
     if (!qdq_expressible(l, &why))
@@ -54,6 +55,23 @@ ir::Graph to_qdq_graph(const ir::Graph& g, const std::vector<QuantizedLayer>& la
     out.nodes.insert(out.nodes.begin(), dq);
     // The float weight stays only if something else still reads it.
     if (out.consumers(weight).empty() && !out.is_output(weight)) out.initializers.erase(weight);
+  }
+  for (const auto& b : biases) {
+    auto id = out.find_node(b.node);
+    PARE_ASSERT(id.has_value(), "node of a quantized bias missing from the graph");
+    PARE_ASSERT(out.nodes[*id].inputs.size() > 2 && out.nodes[*id].inputs[2] == b.bias, "bias input moved");
+    const std::string codes = b.bias + "_int32", scale = b.bias + "_scale", deq = b.bias + "_dequantized";
+    out.initializers[codes] = b.codes;
+    out.initializers[scale] = b.scale;
+    ir::Node dq;
+    dq.name = b.bias + "_DequantizeLinear";
+    dq.op_type = "DequantizeLinear";
+    dq.inputs = {codes, scale};  // int32 codes: the zero point is 0 and may be omitted
+    dq.outputs = {deq};
+    dq.attrs["axis"] = ir::Attribute(int64_t{0});
+    out.nodes[*id].inputs[2] = deq;
+    out.nodes.insert(out.nodes.begin(), dq);
+    if (out.consumers(b.bias).empty() && !out.is_output(b.bias)) out.initializers.erase(b.bias);
   }
   out.toposort();
   return out;

@@ -59,6 +59,7 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
   r.layers = quantize_weights(r.folded, r.plans, o.weight_progress);
   r.qdq = r.folded.clone();
   insert_activation_qdq(r.qdq, r.activations, r.plans);
+  r.biases = quantize_biases(r.qdq, r.folded, r.layers, r.activations);
   r.fake = r.qdq.clone();
   substitute_dequantized(r.fake, r.layers);
 

@@ -1,5 +1,6 @@
 // The quantization pipeline every method shares: fold BatchNorm -> plan layers -> calibrate activations
-// -> quantize weights -> build the fake-quant graph. `pare quantize` is this plus evaluation and export.
+// -> quantize weights -> round biases to the int32 grid -> build the fake-quant graph. `pare quantize` is this plus
+// evaluation and export.
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "pare/data/dataset.h"
 #include "pare/ir/graph.h"
 #include "pare/quant/activation_pass.h"
+#include "pare/quant/bias_pass.h"
 #include "pare/quant/recipe.h"
 #include "pare/quant/weight_pass.h"
 
@@ -33,8 +35,9 @@ struct QuantizeResult {
   std::vector<LayerPlan> plans;
   std::vector<QuantizedLayer> layers;
   std::vector<ActivationQuant> activations;
-  double float_bits = 0;  // all initializers of `folded` as stored
-  double model_bits = 0;  // quantized weights at their widths + every other initializer
+  std::vector<QuantizedBias> biases;  // int32 biases of layers an integer kernel can run (bias_pass.h)
+  double float_bits = 0;              // all initializers of `folded` as stored
+  double model_bits = 0;              // quantized weights at their widths + every other initializer
   double quantized_weights = 0, quantized_weight_bits = 0;  // over the quantized layers only
 
   double bits_per_weight() const { return quantized_weights > 0 ? quantized_weight_bits / quantized_weights : 0; }

@@ -102,11 +102,37 @@ TEST(QuantizeModel, W8A8StaysCloseAndQdqExportComputesTheSame) {
   EXPECT_LT(rel, 0.05) << rel;
   EXPECT_GT(rel, 0.0);  // something was quantized
 
-  const ir::Graph exported = to_qdq_graph(r.qdq, r.layers);
+  const ir::Graph exported = to_qdq_graph(r.qdq, r.layers, r.biases);
   int dq = 0;
   for (const auto& n : exported.nodes) dq += n.op_type == "DequantizeLinear";
   EXPECT_GE(dq, static_cast<int>(r.layers.size() + r.activations.size()));
   EXPECT_TRUE(at::equal(run(exported, x), fake));
+}
+
+// Biases of layers with a quantized weight and input sit on the int32 grid s_x * s_w that integer kernels
+// add them on, within half a step of the float bias; the export stores them as int32 + DequantizeLinear.
+TEST(QuantizeModel, BiasesOnTheInt32Grid) {
+  const ir::Graph g = small_resnet();
+  const data::Dataset calib = random_images(32, 5);
+  QuantizeOptions o;
+  o.calib = &calib;
+  o.recipe.wbits = 8;
+  o.recipe.abits = 8;
+  const QuantizeResult r = quantize_model(g, o);
+  ASSERT_FALSE(r.biases.empty());
+  for (const auto& b : r.biases) {
+    const at::Tensor folded = r.folded.initializers.at(b.bias).flatten();
+    const at::Tensor fake = r.fake.initializers.at(b.bias).flatten();
+    EXPECT_TRUE(at::equal(fake, b.values())) << b.node;
+    EXPECT_TRUE(((fake - folded).abs() <= b.scale * 0.5 + 1e-9).all().item<bool>()) << b.node;
+    EXPECT_EQ(b.codes.scalar_type(), at::kInt);
+  }
+  const ir::Graph exported = to_qdq_graph(r.qdq, r.layers, r.biases);
+  int int32_biases = 0;
+  for (const auto& [name, t] : exported.initializers) int32_biases += t.scalar_type() == at::kInt;
+  EXPECT_EQ(int32_biases, static_cast<int>(r.biases.size()));
+  const at::Tensor x = random_images(8, 6).inputs;
+  EXPECT_TRUE(at::equal(run(exported, x), run(r.fake, x)));
 }
 
 TEST(QuantizeModel, LowBitActivationsUseExactlyTheirCodes) {
@@ -128,7 +154,7 @@ TEST(QuantizeModel, LowBitActivationsUseExactlyTheirCodes) {
   at::NoGradGuard no_grad;
   const auto values = ex.run({{r.fake.inputs[0].name, x}}, deq);
   for (const auto& [name, v] : values) EXPECT_LE(std::get<0>(at::_unique(v)).numel(), 16) << name;
-  EXPECT_TRUE(at::equal(run(to_qdq_graph(r.qdq, r.layers), x), run(r.fake, x)));
+  EXPECT_TRUE(at::equal(run(to_qdq_graph(r.qdq, r.layers, r.biases), x), run(r.fake, x)));
 }
 
 TEST(QuantizeModel, PerChannelActivationScalesExportExactly) {
@@ -150,7 +176,7 @@ TEST(QuantizeModel, PerChannelActivationScalesExportExactly) {
     }
     EXPECT_EQ(multi, static_cast<int>(r.activations.size()) - 1);
     const at::Tensor x = random_images(4, 8).inputs;
-    EXPECT_TRUE(at::equal(run(to_qdq_graph(r.qdq, r.layers), x), run(r.fake, x))) << abits;
+    EXPECT_TRUE(at::equal(run(to_qdq_graph(r.qdq, r.layers, r.biases), x), run(r.fake, x))) << abits;
     const at::Tensor ref = run(r.folded, x);
     EXPECT_LT(((run(r.fake, x) - ref).norm() / ref.norm()).item<double>(), abits == 8 ? 0.05 : 0.5);
   }
@@ -168,7 +194,7 @@ TEST(QuantizeModel, GroupScalesAreRefusedByQdqExportNamingTheLayer) {
   o.recipe.granularity = "group:8";
   const QuantizeResult r = quantize_model(g, o);
   try {
-    to_qdq_graph(r.qdq, r.layers);
+    to_qdq_graph(r.qdq, r.layers, r.biases);
     FAIL();
   } catch (const Error& e) {
     EXPECT_FALSE(e.node_name().empty());
