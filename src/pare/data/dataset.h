@@ -22,8 +22,8 @@ namespace pare::data {
 
 struct Dataset {
   std::string name;
-  at::Tensor inputs;  // [N, ...] float32, in the units the model expects
-  at::Tensor labels;  // [N] int64, or undefined when unlabeled
+  at::Tensor inputs;  // [N, ...] float32 in the units the model expects, or int64 token ids [N, T]
+  at::Tensor labels;  // [N] int64 (or [N, T]: one label per position), or undefined when unlabeled
   int64_t num_classes = 0;
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };

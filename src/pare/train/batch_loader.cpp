@@ -49,6 +49,11 @@ void BatchLoader::work() {
     const size_t row_bytes = static_cast<size_t>(row) * inputs.element_size();
     std::vector<int64_t> shape = inputs.sizes().vec();
     shape[0] = batch_size_;
+    // Labels are [N] (one per sample) or [N, T] (one per position, language models): rows as well.
+    const at::Tensor labels = data_.labels.defined() ? data_.labels.to(at::kLong).contiguous() : at::Tensor();
+    const int64_t label_row = labels.defined() ? labels.numel() / std::max<int64_t>(1, labels.size(0)) : 0;
+    std::vector<int64_t> label_shape = labels.defined() ? labels.sizes().vec() : std::vector<int64_t>{};
+    if (labels.defined()) label_shape[0] = batch_size_;
     for (int64_t b = 0; b < batches_; ++b) {
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -61,11 +66,11 @@ void BatchLoader::work() {
       auto* dst = static_cast<char*>(batch.inputs.data_ptr());
       const auto* src = static_cast<const char*>(inputs.data_ptr());
       for (int64_t i = 0; i < batch_size_; ++i) std::memcpy(dst + i * row_bytes, src + idx[i] * row_bytes, row_bytes);
-      if (data_.labels.defined()) {
-        batch.labels = at::empty({batch_size_}, at::kLong);
-        const at::Tensor labels = data_.labels.to(at::kLong).contiguous();
+      if (labels.defined()) {
+        batch.labels = at::empty(label_shape, at::kLong);
         for (int64_t i = 0; i < batch_size_; ++i)
-          batch.labels.data_ptr<int64_t>()[i] = labels.data_ptr<int64_t>()[idx[i]];
+          std::memcpy(batch.labels.data_ptr<int64_t>() + i * label_row, labels.data_ptr<int64_t>() + idx[i] * label_row,
+                      static_cast<size_t>(label_row) * sizeof(int64_t));
       }
       batch.inputs = augment_batch(batch.inputs, augment_, mix(mix(seed_, static_cast<uint64_t>(epoch_)), b + 1));
       {

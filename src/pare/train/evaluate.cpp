@@ -2,6 +2,7 @@
 #include "pare/train/evaluate.h"
 
 #include <chrono>
+#include <tuple>
 
 #include "pare/error.h"
 #include "pare/ir/graph.h"
@@ -9,13 +10,10 @@
 namespace pare::train {
 
 nlohmann::json EvalResult::to_json() const {
-  return {{"samples", samples},
-          {"top1", top1},
-          {"top5", top5},
-          {"loss", loss},
-          {"per_class_top1", per_class_top1},
-          {"seconds", seconds},
-          {"samples_per_second", samples_per_second()}};
+  return {{"samples", samples}, {"positions", positions},
+          {"top1", top1},       {"top5", top5},
+          {"loss", loss},       {"per_class_top1", per_class_top1},
+          {"seconds", seconds}, {"samples_per_second", samples_per_second()}};
 }
 
 void check_samples_fit(const ir::Graph& g, const data::Dataset& data, bool need_labels) {
@@ -37,6 +35,18 @@ void check_samples_fit(const ir::Graph& g, const data::Dataset& data, bool need_
   }
 }
 
+std::pair<at::Tensor, at::Tensor> flatten_positions(const at::Tensor& logits, const at::Tensor& labels,
+                                                    const std::string& output) {
+  const bool seq = logits.dim() == 3 && labels.dim() == 2 && logits.size(1) == labels.size(1);
+  if (!(seq || (logits.dim() == 2 && labels.dim() == 1)) || logits.size(0) != labels.size(0))
+    throw Error("model output does not pair with the labels")
+        .tensor(output)
+        .expected("[batch, classes] logits for [batch] labels, or [batch, T, classes] for [batch, T]")
+        .got(ir::shape_string(logits.sizes()) + " logits for " + ir::shape_string(labels.sizes()) + " labels");
+  if (!seq) return {logits, labels};
+  return {logits.reshape({-1, logits.size(2)}), labels.reshape({-1})};
+}
+
 int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const std::string& output) {
   const ir::Graph& g = ex.graph();
   check_samples_fit(g, data);
@@ -46,11 +56,8 @@ int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const st
   ex.set_training(false);
   at::Tensor logits = ex.run({{g.inputs[0].name, data.inputs.narrow(0, 0, 1)}}, {out_name}).at(out_name);
   ex.set_training(was_training);
-  if (logits.dim() != 2 || logits.size(0) != 1)
-    throw Error("model output is not [batch, classes] logits")
-        .tensor(out_name)
-        .got(ir::shape_string(logits.sizes()) + " for one sample");
-  const int64_t classes = logits.size(1);
+  flatten_positions(logits, data.labels.narrow(0, 0, 1), out_name);
+  const int64_t classes = logits.size(-1);
   const int64_t lo = data.labels.min().item<int64_t>(), hi = data.labels.max().item<int64_t>();
   if (lo < 0 || hi >= classes)
     throw Error("a label of '" + data.name + "' is outside the model's " + std::to_string(classes) + " classes")
@@ -78,8 +85,9 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
     at::Tensor x = data.inputs.narrow(0, start, len);
     at::Tensor y = data.labels.narrow(0, start, len);
     at::Tensor logits = ex.run({{in_name, x}}, {out_name}).at(out_name).to(at::kFloat);
-    if (logits.dim() != 2 || logits.size(0) != len)
-      throw Error("model output is not [batch, classes] logits").tensor(out_name).got(ir::shape_string(logits.sizes()));
+    const bool seq = logits.dim() == 3;
+    std::tie(logits, y) = flatten_positions(logits, y, out_name);
+    r.positions += y.size(0);
     if (!classes) {
       classes = logits.size(1);
       correct_per_class = at::zeros({classes}, at::kLong);
@@ -95,16 +103,19 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
     at::Tensor hit1 = top.select(1, 0) == y;
     top1 += hit1.sum().item<int64_t>();
     top5 += (top == y.unsqueeze(1)).any(1).sum().item<int64_t>();
-    correct_per_class.index_add_(0, y, hit1.to(at::kLong));
-    count_per_class.index_add_(0, y, at::ones_like(y));
+    if (!seq) {
+      correct_per_class.index_add_(0, y, hit1.to(at::kLong));
+      count_per_class.index_add_(0, y, at::ones_like(y));
+    }
     if (options.progress) options.progress(start + len, n);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.samples = n;
-  r.top1 = n ? 100.0 * top1 / n : 0;
-  r.top5 = n ? 100.0 * top5 / n : 0;
-  r.loss = n ? loss_sum / n : 0;
-  for (int64_t c = 0; c < classes; ++c) {
+  const int64_t m = r.positions;
+  r.top1 = m ? 100.0 * top1 / m : 0;
+  r.top5 = m ? 100.0 * top5 / m : 0;
+  r.loss = m ? loss_sum / m : 0;
+  for (int64_t c = 0; m == n && c < classes; ++c) {
     const int64_t cnt = count_per_class[c].item<int64_t>();
     r.per_class_top1.push_back(cnt ? 100.0 * correct_per_class[c].item<int64_t>() / cnt : 0.0);
   }

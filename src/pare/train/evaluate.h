@@ -1,9 +1,12 @@
 // Classification evaluation: the single definition of accuracy every pare method reports.
 // Top-1/top-5 accuracy (%), mean cross-entropy, per-class accuracy and throughput over a dataset.
+// Sequence models (logits [N, T, C], labels [N, T], e.g. a language model's next tokens) are scored per
+// position: accuracy and loss are means over every position; per-class accuracy is left out.
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pare/data/dataset.h"
@@ -13,6 +16,7 @@ namespace pare::train {
 
 struct EvalResult {
   int64_t samples = 0;
+  int64_t positions = 0;               // scored labels: samples, or samples x T for sequence outputs
   double top1 = 0, top5 = 0;           // percent
   double loss = 0;                     // mean cross-entropy (nats)
   std::vector<double> per_class_top1;  // percent, by label
@@ -31,12 +35,17 @@ struct EvalOptions {
 // Throws Error naming the model input when the dataset's samples do not have the model's input shape,
 // or (with `need_labels`) the dataset has no labels.
 void check_samples_fit(const ir::Graph& graph, const data::Dataset& data, bool need_labels = true);
-// Runs one sample to learn the model's class count (the logits' width) and checks every label against
-// it; returns the class count. Cheap: meant to run before any long work.
+// Runs one sample to learn the model's class count (the logits' last dimension) and checks every label
+// against it; returns the class count. Cheap: meant to run before any long work.
 int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const std::string& output = "");
 
 // Runs `ex` (inference mode) over `data` in batches. Throws Error if a label is outside the model's
 // class count or the dataset's sample shape does not fit the model input.
 EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options = {});
+
+// Logits [N, C] with labels [N], or [N, T, C] with [N, T] flattened to [N*T, C] and [N*T]. Throws Error
+// naming `output` when the shapes do not pair up that way.
+std::pair<at::Tensor, at::Tensor> flatten_positions(const at::Tensor& logits, const at::Tensor& labels,
+                                                    const std::string& output);
 
 }  // namespace pare::train

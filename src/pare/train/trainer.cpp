@@ -3,6 +3,7 @@
 #include "pare/train/trainer.h"
 
 #include <chrono>
+#include <tuple>
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
@@ -165,7 +166,7 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
     // A checkpoint written mid-epoch (interruption) resumes at the next batch of the same order.
     int64_t skip = step - epoch * per_epoch;
     double loss_sum = 0;
-    int64_t correct = 0, seen = 0, epoch_steps = 0;
+    int64_t correct = 0, scored = 0, seen = 0, epoch_steps = 0;  // scored: positions (tokens) or samples
     double epoch_seconds = 0;
     Batch b;
     while (step < total_steps && loader.next(b)) {
@@ -177,11 +178,14 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
       at::manual_seed(step_seed(o.seed, step));  // Dropout and friends: reproducible per step
       const double lr = sched.at(step);
       at::Tensor logits = trainer.run({{in_name, b.inputs}}, {out_name}).at(out_name);
-      if (logits.dim() != 2 || logits.size(1) != classes)
-        throw Error("model output is not [batch, classes] logits in training mode")
+      at::Tensor labels;
+      std::tie(logits, labels) = flatten_positions(logits, b.labels, out_name);
+      if (logits.size(1) != classes)
+        throw Error("model output width changed in training mode")
             .tensor(out_name)
+            .expected(std::to_string(classes) + " classes")
             .got(ir::shape_string(logits.sizes()));
-      at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
+      at::Tensor loss = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
       opt.zero_grad();
       loss.backward();
       if (o.clip_grad_norm > 0) opt.clip_grad_norm(o.clip_grad_norm);
@@ -192,7 +196,8 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
             .hint("lower --lr, add --warmup-epochs or --clip-grad-norm");
       {
         at::NoGradGuard ng;
-        correct += (logits.detach().argmax(1) == b.labels).sum().item<int64_t>();
+        correct += (logits.detach().argmax(1) == labels).sum().item<int64_t>();
+        scored += labels.size(0);
       }
       loss_sum += l * o.batch_size;
       seen += o.batch_size;
@@ -202,7 +207,7 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
       const double rate = epoch_seconds > 0 ? seen / epoch_seconds : 0;
       progress.update(step - bar_start,
                       fmt::format("epoch {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1, o.epochs,
-                                  loss_sum / seen, 100.0 * correct / seen, lr, rate));
+                                  loss_sum / seen, 100.0 * correct / scored, lr, rate));
       if (o.should_stop && o.should_stop()) {
         result.interrupted = true;
         break;
@@ -223,7 +228,7 @@ TrainResult fit(ir::Graph& graph, const data::Dataset& train, const data::Datase
     rec.epoch = epoch + 1;
     rec.lr = sched.at(std::max<int64_t>(0, step - 1));
     rec.train_loss = loss_sum / seen;
-    rec.train_top1 = 100.0 * correct / seen;
+    rec.train_top1 = 100.0 * correct / scored;
     rec.seconds = epoch_seconds;
     rec.images_per_second = epoch_seconds > 0 ? seen / epoch_seconds : 0;
     if (val) {
