@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-# Writes the broken-file corpus of tests/bad_input/files: ONNX models and NPY arrays that are each wrong in one
-# way, plus the small valid model and input they are variations of. Deterministic (fixed seed): rerunning it
-# rewrites the same bytes. Needs onnx, numpy and PIL (python3-pil, pulled in by python3-torchvision): run with
-# /usr/bin/python3 (not the pyenv python3). Broken .npz archives and PNG/JPEG images are made here too;
+# Writes the broken-file corpus of tests/bad_input/files: ONNX models, NPY arrays and safetensors files/folders
+# that are each wrong in one way, plus the small valid ones they are variations of. Deterministic (fixed seed):
+# rerunning it rewrites the same bytes. Needs onnx, numpy and PIL (python3-pil, pulled in by python3-torchvision):
+# run with /usr/bin/python3 (not the pyenv python3). Broken .npz archives and PNG/JPEG images are made here too;
 # run_bad_input.py arranges the images into class folders for folder: datasets at test time.
 import os
 import sys
@@ -255,6 +255,105 @@ def make_package_files():
     write_bytes("pkg_version9.pare", b"PAREPKG\0" + struct.pack("<IIQ", 9, zlib.crc32(header), 2) + header)
 
 
+def safetensors_file(tensors, metadata=None):
+    """A .safetensors file per the spec (github.com/huggingface/safetensors, README "Format"), written with struct and
+    json because Debian's python3 has no safetensors package: u64 little-endian header length, the JSON header padded
+    with spaces to a multiple of 8 (as the reference writer does), then the tensors' bytes in the order given.
+    tensors: [(name, dtype, shape, raw bytes)]."""
+    import json
+    import struct
+    header, buffer = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(buffer), len(buffer) + len(raw)]}
+        buffer += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + buffer
+
+
+def safetensors_raw(header_text, buffer=b""):
+    """A file with the header text exactly as given (for headers json.dumps cannot write: duplicate keys, bad JSON)."""
+    import struct
+    return struct.pack("<Q", len(header_text)) + header_text + buffer
+
+
+def bf16_bytes(values):
+    """bfloat16 is the top half of float32 (values chosen to be exact in bfloat16)."""
+    return (np.float32(values).view(np.uint32) >> 16).astype("<u2").tobytes()
+
+
+def make_safetensors_files():
+    """Safetensors files and model folders: a good one of each, and each broken in one way. run_bad_input.py runs
+    `pare info` on them; safetensors_test.cpp reads st_good.safetensors and checks its values (a second writer)."""
+    import json
+    import shutil
+    good = safetensors_file([
+        ("embed.weight", "F32", [4, 3], (np.arange(12, dtype=np.float32) * 0.5 - 1).tobytes()),
+        ("norm.weight", "F16", [3], np.float16([1.0, -0.5, 2.0]).tobytes()),
+        ("proj.weight", "BF16", [2, 2], bf16_bytes([1.5, -2.0, 0.15625, 3.0])),
+        ("position_ids", "I64", [2], np.int64([7, -1]).astype("<i8").tobytes()),  # at buffer offset 62: misaligned
+        ("mask", "BOOL", [3], bytes([1, 0, 1])),
+    ], {"format": "pt"})
+    write_bytes("st_good.safetensors", good)
+    write_bytes("st_empty.safetensors", b"")
+    write_bytes("st_truncated_header.safetensors", good[:20])
+    write_bytes("st_truncated_buffer.safetensors", good[:-10])  # 'mask' [78, 81] now ends past the buffer
+    write_bytes("st_header_too_large.safetensors", (1 << 40).to_bytes(8, "little") + b"{}")
+    write_bytes("st_not_json.safetensors", safetensors_raw(b'{"embed.weight": {"dtype": "F32",'))
+    write_bytes("st_not_object.safetensors", safetensors_raw(b"[1, 2, 3]"))
+
+    def one(entry, buffer_bytes):
+        return safetensors_raw(('{"w": %s}' % json.dumps(entry)).encode(), bytes(buffer_bytes))
+    write_bytes("st_unknown_dtype.safetensors", one({"dtype": "Q4_K", "shape": [2], "data_offsets": [0, 8]}, 8))
+    write_bytes("st_negative_dim.safetensors",
+                safetensors_raw(b'{"w": {"dtype": "F32", "shape": [-1,3], "data_offsets": [0, 12]}}', bytes(12)))
+    write_bytes("st_numel_overflow.safetensors",
+                one({"dtype": "F32", "shape": [0, 1 << 40, 1 << 40], "data_offsets": [0, 0]}, 0))
+    write_bytes("st_size_mismatch.safetensors", one({"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}, 20))
+    write_bytes("st_offsets_past_end.safetensors",
+                one({"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, 12))
+    a = '"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}'
+    write_bytes("st_overlap.safetensors", safetensors_raw(
+        ('{%s, "b": {"dtype": "F32", "shape": [3], "data_offsets": [8, 20]}}' % a).encode(), bytes(20)))
+    write_bytes("st_hole.safetensors", safetensors_raw(
+        ('{%s, "b": {"dtype": "F32", "shape": [3], "data_offsets": [16, 28]}}' % a).encode(), bytes(28)))
+    write_bytes("st_trailing.safetensors", safetensors_raw(("{%s}" % a).encode(), bytes(16)))
+    write_bytes("st_duplicate_name.safetensors", safetensors_raw(
+        b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+        b'"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', bytes(8)))
+    write_bytes("st_bad_metadata.safetensors", safetensors_file(
+        [("w", "F32", [1], np.float32([1]).tobytes())], {"format": 1}))
+
+    # Folders: a Hugging Face model split in two shards listed by model.safetensors.index.json.
+    s1, s2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    embed = ("model.embed_tokens.weight", "F32", [2, 2], np.float32([1, 2, 3, 4]).tobytes())
+    norm = ("model.norm.weight", "F16", [2], np.float16([1, 1]).tobytes())
+    head = ("lm_head.weight", "BF16", [2, 2], bf16_bytes([0.5, -0.5, 1.0, 2.0]))
+    good_map = {embed[0]: s1, norm[0]: s1, head[0]: s2}
+
+    def folder(name, files):
+        shutil.rmtree(path(name), ignore_errors=True)
+        os.makedirs(path(name))
+        for f, data in files.items():
+            with open(os.path.join(path(name), f), "wb") as fh:
+                fh.write(data if isinstance(data, bytes) else json.dumps(data, indent=2).encode())
+
+    def index(weight_map):
+        return {"metadata": {"total_size": 28}, "weight_map": weight_map}
+    shard1, shard2 = safetensors_file([embed, norm], {"format": "pt"}), safetensors_file([head], {"format": "pt"})
+    idx = "model.safetensors.index.json"
+    folder("st_sharded", {s1: shard1, s2: shard2, idx: index(good_map)})
+    folder("st_missing_shard", {s1: shard1, idx: index(good_map)})
+    folder("st_index_not_json", {s1: shard1, s2: shard2, idx: b'{"weight_map": {'})
+    folder("st_index_no_weight_map", {s1: shard1, s2: shard2, idx: {"metadata": {"total_size": 28}}})
+    folder("st_index_wrong_shard", {s1: shard1, s2: shard2, idx: index({**good_map, norm[0]: s2})})
+    folder("st_duplicate_across_shards", {s1: shard1, s2: safetensors_file([head, norm]), idx: index(good_map)})
+    folder("st_shard_escape", {s1: shard1, idx: index({embed[0]: "../st_good.safetensors"})})
+    folder("st_shards_no_index", {s1: shard1, s2: shard2})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20251125)
@@ -263,6 +362,7 @@ def main():
     make_npz_files()
     make_image_files()
     make_package_files()
+    make_safetensors_files()
     for name in sorted(os.listdir(OUT)):
         size = os.path.getsize(path(name))
         assert size < 8192, name + " is larger than a corpus file should be"

@@ -88,6 +88,50 @@ CASES += [
     ("output would overwrite input", ["run", "{F}/good.onnx", "-i", "x={F}/inputs/y.npy", "-o", "{F}/inputs"], 2,
      ["y.npy", "refusing to overwrite an input file", "output 'y' would replace it"]),
 ]
+# Safetensors files and Hugging Face model folders (made by make_corpus.py): `pare info` names the file (or the
+# index / shard) and the tensor or field, with what was expected.
+SAFETENSORS_CASES = [
+    ("st_empty.safetensors", ["safetensors file is empty", "got:      0 bytes"]),
+    ("st_truncated_header.safetensors", ["header runs past the end of the file", "expected: ", "a file of 20 bytes"]),
+    ("st_truncated_buffer.safetensors", ["tensor 'mask'", "run past the end of the buffer", "got:      [78, 81]"]),
+    ("st_header_too_large.safetensors", ["header length is implausibly large", "expected: at most 100000000 bytes"]),
+    ("st_not_json.safetensors", ["header is not valid JSON", "got:      [json.exception.parse_error"]),
+    ("st_not_object.safetensors", ["not a JSON object", "got:      first bytes '[1, 2, 3]'"]),
+    ("st_unknown_dtype.safetensors", ["tensor 'w'", "unknown dtype 'Q4_K'", "expected: one of F32 F16 BF16"]),
+    ("st_negative_dim.safetensors", ["tensor 'w'", "field 'shape' holds a negative number", "got:      [-1,3]"]),
+    ("st_numel_overflow.safetensors", ["tensor 'w'", "shape is implausibly large", "at most 2^40 elements"]),
+    ("st_size_mismatch.safetensors", ["tensor 'w'", "do not match the dtype and shape",
+                                      "expected: 24 bytes for F32[2, 3]", "got:      20 bytes"]),
+    ("st_offsets_past_end.safetensors", ["tensor 'w'", "run past the end of the buffer", "got:      [0, 24]"]),
+    ("st_overlap.safetensors", ["tensor 'b'", "overlaps 'a'", "got:      [8, 20]"]),
+    ("st_hole.safetensors", ["tensor 'b'", "hole of 4 bytes", "expected: data_offsets starting at 12"]),
+    ("st_trailing.safetensors", ["4 bytes after the last tensor"]),
+    ("st_duplicate_name.safetensors", ["tensor 'w'", "appears twice"]),
+    ("st_bad_metadata.safetensors", ["'__metadata__'", "non-string value for key 'format'"]),
+    ("st_missing_shard", ["model.safetensors.index.json", "tensor 'lm_head.weight'",
+                          "shard 'model-00002-of-00002.safetensors' named by the index does not exist"]),
+    ("st_index_not_json", ["model.safetensors.index.json", "shard index is not valid JSON"]),
+    ("st_index_no_weight_map", ["model.safetensors.index.json", "no 'weight_map'"]),
+    ("st_index_wrong_shard", ["model-00002-of-00002.safetensors", "tensor 'model.norm.weight'", "which lacks it",
+                              "got:      it is in", "model-00001-of-00002.safetensors"]),
+    ("st_duplicate_across_shards", ["tensor 'model.norm.weight'", "stored in two shards"]),
+    ("st_shard_escape", ["tensor 'model.embed_tokens.weight'", "leaves the model's folder",
+                         "got:      '../st_good.safetensors'"]),
+    ("st_shards_no_index", ["st_shards_no_index", "several safetensors files but no model.safetensors.index.json"]),
+]
+for name, needles in SAFETENSORS_CASES:
+    CASES.append(("info " + name, ["info", "{F}/" + name], 2, [name] + needles))
+CASES += [
+    ("info st_good.safetensors", ["info", "{F}/st_good.safetensors"], 0,
+     ["st_good.safetensors", "format=pt", "tensors     5 (24 parameters", "proj.weight", "BF16", "[2, 2]",
+      "position_ids"]),
+    ("info --json st_good.safetensors", ["info", "--json", "{F}/st_good.safetensors"], 0,
+     ['"format": "safetensors"', '"name": "norm.weight"', '"dtype": "F16"', '"parameters": 24']),
+    ("info st_sharded", ["info", "{F}/st_sharded"], 0,
+     ["files       2", "lm_head.weight", "model-00002-of-00002.safetensors", "tensors     3 (10 parameters"]),
+    ("info st_sharded index", ["info", "{F}/st_sharded/model.safetensors.index.json"], 0, ["lm_head.weight"]),
+    ("info missing safetensors", ["info", "{F}/nope.safetensors"], 2, ["nope.safetensors", "does not exist"]),
+]
 # Training and evaluation: every mistake is caught before the first step, and nothing is written.
 # The models and datasets these use are made by make_training_fixtures() below.
 TRAIN = ["train", "{F}/train/zoo8.onnx", "--epochs", "1", "--batch-size", "4", "--out", "{OUT}/trained.onnx"]
@@ -287,7 +331,7 @@ def make_training_fixtures(pare, work):
 
 
 # Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
-REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz", "fuzz_*.pare"]
+REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz", "fuzz_*.pare", "fuzz_*.safetensors"]
 
 
 def tree_digest(root):
@@ -366,6 +410,8 @@ def main():
                               [f]))
             elif f.endswith(".npz"):
                 cases.append(("regression npz " + f, EVAL + ["npz:{F}/" + f], 2, [f]))
+            elif f.endswith(".safetensors"):
+                cases.append(("regression info " + f, ["info", "{F}/" + f], 2, [f]))
             else:
                 cases.append(("regression npy " + f, RUN + ["-i", "x={F}/" + f], 2, [f]))
     for name, argv, want_rc, needles in cases:

@@ -7,8 +7,10 @@
 #include "pare/error.h"
 #include "pare/io/onnx_import.h"
 #include "pare/io/pare_package.h"
+#include "pare/io/safetensors.h"
 #include "pare/ops/op_table.h"
 #include "pare/report/model_summary.h"
+#include "pare/report/safetensors_summary.h"
 
 namespace pare::cli {
 
@@ -18,7 +20,7 @@ Action add_info_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto list_ops = std::make_shared<bool>(false);
   auto list_nodes = std::make_shared<bool>(false);
-  cmd->add_option("model", *model, "ONNX model file or .pare package");
+  cmd->add_option("model", *model, "ONNX model file, .pare package, or safetensors file or folder");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->add_flag("--ops", *list_ops, "list the ONNX ops pare implements, with their since-versions");
   cmd->add_flag("--nodes", *list_nodes, "also list every node with its input and output value names");
@@ -33,6 +35,15 @@ Action add_info_command(CLI::App& app) {
       return 0;
     }
     if (model->empty()) throw Error("no model given").hint("usage: pare info MODEL.onnx");
+    if (io::is_safetensors(*model)) {  // weights only (no graph): the tensor table
+      const io::SafetensorsModel st = io::SafetensorsModel::open(*model);
+      if (*json)
+        std::cout << report::safetensors_summary_json(st).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << "\n";
+      else
+        std::cout << report::safetensors_summary_text(st);
+      return 0;
+    }
     std::optional<io::Package> pkg;
     if (io::is_package(*model)) pkg = io::load_package(*model);
     ir::Graph g = pkg ? pkg->graph.clone() : io::load_onnx(*model);
