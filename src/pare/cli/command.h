@@ -14,5 +14,6 @@ Action add_zoo_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
+Action add_text_command(CLI::App& app);
 
 }  // namespace pare::cli
