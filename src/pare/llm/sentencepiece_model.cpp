@@ -80,7 +80,7 @@ class WireReader {
         advance(4);
         return;
       default:
-        fail("wire type " + std::to_string(wire_type) + " (groups are not used by ModelProto)");
+        fail("wire type " + std::to_string(wire_type) + ", which ModelProto does not use");
     }
   }
 

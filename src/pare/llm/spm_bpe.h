@@ -10,7 +10,9 @@
 //      symbol that is no piece becomes the <0xNN> pieces of its bytes (byte fallback), or unk when the
 //      vocabulary has no byte pieces.
 // There is no Unicode normalization: it equals SentencePiece for models whose normalizer is "identity"
-// (Llama's), not for models with a normalization map (nmt_nfkc).
+// (Llama's), not for models with a normalization map (nmt_nfkc). One difference on purpose: SentencePiece
+// replaces each byte that begins no valid UTF-8 character with U+FFFD; here such a byte stays itself (its
+// <0xNN> piece), so that decode(encode(x)) == x for any bytes.
 #pragma once
 #include <array>
 #include <cstdint>
