@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-# Writes the broken-file corpus of tests/bad_input/files: ONNX models, NPY arrays and safetensors files/folders
-# that are each wrong in one way, plus the small valid ones they are variations of. Deterministic (fixed seed):
-# rerunning it rewrites the same bytes. Needs onnx, numpy and PIL (python3-pil, pulled in by python3-torchvision):
-# run with /usr/bin/python3 (not the pyenv python3). Broken .npz archives and PNG/JPEG images are made here too;
-# run_bad_input.py arranges the images into class folders for folder: datasets at test time.
+# Writes the broken-file corpus of tests/bad_input/files: ONNX models, NPY arrays, safetensors files/folders and
+# GGUF files that are each wrong in one way, plus the small valid ones they are variations of. Deterministic (fixed
+# seed): rerunning it rewrites the same bytes. Needs onnx, numpy and PIL (python3-pil, pulled in by
+# python3-torchvision): run with /usr/bin/python3 (not the pyenv python3). Broken .npz archives and PNG/JPEG images
+# are made here too; run_bad_input.py arranges the images into class folders for folder: datasets at test time.
 import os
 import sys
 
@@ -354,6 +354,115 @@ def make_safetensors_files():
     folder("st_shards_no_index", {s1: shard1, s2: shard2})
 
 
+def gguf_string(s):
+    import struct
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+# GGUF metadata value types (docs/gguf.md in ggml-org/ggml, gguf_metadata_value_type).
+GGUF_U8, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR, GGUF_ARR, GGUF_U64 = 0, 4, 5, 6, 7, 8, 9, 10
+
+
+def gguf_kv(key, vtype, value):
+    """One metadata entry: key, u32 type, value (arrays: (element type, [items]))."""
+    import struct
+    fmt = {0: "<B", 4: "<I", 5: "<i", 6: "<f", 7: "<B", 10: "<Q"}
+
+    def body(t, v):
+        if t == GGUF_STR:
+            return gguf_string(v)
+        if t == GGUF_ARR:
+            et, items = v
+            return struct.pack("<IQ", et, len(items)) + b"".join(body(et, i) for i in items)
+        return struct.pack(fmt[t], v)
+    return gguf_string(key) + struct.pack("<I", vtype) + body(vtype, value)
+
+
+def gguf_tensor_info(name, ne, ggml_type, offset):
+    import struct
+    return gguf_string(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne) + \
+        struct.pack("<IQ", ggml_type, offset)
+
+
+def gguf_file(kvs, infos, data, version=3, n_tensors=None, n_kv=None, alignment=32):
+    """A GGUF file per docs/gguf.md (ggml-org/ggml), written with struct because Debian's python3 has no gguf
+    package: magic, u32 version, u64 tensor count, u64 metadata count, the entries, the tensor infos, zero padding
+    to the alignment, then the tensor data. kvs and infos are encoded entries; counts default to their lengths."""
+    import struct
+    head = b"GGUF" + struct.pack("<IQQ", version, len(infos) if n_tensors is None else n_tensors,
+                                 len(kvs) if n_kv is None else n_kv) + b"".join(kvs) + b"".join(infos)
+    return head + b"\0" * (-len(head) % alignment) + data
+
+
+def make_gguf_files():
+    """GGUF files: a small valid one (metadata of several types, F32/F16/Q8_0/Q4_0 tensors) and files each broken
+    in one way. run_bad_input.py runs `pare info` on them; gguf_test.cpp builds its own cases in C++."""
+    F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
+    tokens = ["<unk>", "<s>", "</s>"] + [f"tok{i}" for i in range(17)]
+    kvs = [gguf_kv("general.architecture", GGUF_STR, "llama"),
+           gguf_kv("general.name", GGUF_STR, "tiny"),
+           gguf_kv("llama.block_count", GGUF_U32, 1),
+           gguf_kv("llama.context_length", GGUF_U64, 64),
+           gguf_kv("llama.attention.layer_norm_rms_epsilon", GGUF_F32, 1e-5),
+           gguf_kv("tokenizer.ggml.add_bos_token", GGUF_BOOL, 1),
+           gguf_kv("tokenizer.ggml.tokens", GGUF_ARR, (GGUF_STR, tokens)),
+           gguf_kv("tokenizer.ggml.scores", GGUF_ARR, (GGUF_F32, [-float(i) for i in range(20)])),
+           gguf_kv("tokenizer.ggml.token_type", GGUF_ARR, (GGUF_I32, [2, 3, 3] + [1] * 17)),
+           gguf_kv("general.quantization_version", GGUF_U32, 2)]
+    # Q8_0 block: fp16 d + 32 int8; Q4_0 block: fp16 d + 16 bytes of nibbles (ggml-common.h).
+    q8 = b"".join(np.float16(0.01 * (i + 1)).tobytes() + np.arange(-16, 16, dtype=np.int8).tobytes() for i in range(4))
+    q4 = b"".join(np.float16(0.1).tobytes() + bytes(range(0x70, 0x80)) for _ in range(2))
+    norm = np.ones(32, np.float32).tobytes()
+    ffn = np.float16(np.linspace(-1, 1, 32)).tobytes()
+    infos = [gguf_tensor_info("token_embd.weight", [32, 4], Q8_0, 0),     # 136 bytes, padded to 160
+             gguf_tensor_info("blk.0.attn_q.weight", [32, 2], Q4_0, 160),  # 36 bytes, padded to 64
+             gguf_tensor_info("output_norm.weight", [32], F32, 224),       # 128 bytes
+             gguf_tensor_info("blk.0.ffn_norm.weight", [32], F16, 352)]    # 64 bytes
+    def pad(b):
+        return b + b"\0" * (-len(b) % 32)
+    data = pad(q8) + pad(q4) + norm + ffn
+    good = gguf_file(kvs, infos, data)
+    write_bytes("gguf_good.gguf", good)
+    write_bytes("gguf_empty.gguf", b"")
+    write_bytes("gguf_bad_magic.gguf", b"GGML" + good[4:])
+    write_bytes("gguf_version1.gguf", gguf_file(kvs, infos, data, version=1))
+    write_bytes("gguf_big_endian.gguf", gguf_file(kvs, infos, data, version=0x03000000))
+    # Cut inside the token strings: the array still claims 20 items.
+    cut = good.index(b"tok9")
+    write_bytes("gguf_truncated.gguf", good[:cut])
+    write_bytes("gguf_tensor_count_absurd.gguf", gguf_file(kvs, infos, data, n_tensors=1 << 40))
+    write_bytes("gguf_kv_count_absurd.gguf", gguf_file(kvs, infos, data, n_kv=1 << 40))
+    import struct
+    write_bytes("gguf_string_past_end.gguf", gguf_file(
+        [gguf_string("general.name") + struct.pack("<IQ", GGUF_STR, 1 << 40) + b"tiny"], [], b""))
+    absurd = struct.pack("<IIQ", GGUF_ARR, GGUF_STR, 1 << 50)  # an array of 2^50 strings in 16 bytes
+    write_bytes("gguf_array_absurd.gguf",
+                gguf_file([gguf_string("tokenizer.ggml.tokens") + absurd + b"\0" * 16], [], b""))
+    write_bytes("gguf_unknown_value_type.gguf", gguf_file(
+        [gguf_string("general.weird") + struct.pack("<II", 13, 0)], [], b""))
+    write_bytes("gguf_bad_bool.gguf", gguf_file([gguf_string("general.flag") + struct.pack("<IB", GGUF_BOOL, 7)],
+                                                [], b""))
+    write_bytes("gguf_duplicate_key.gguf", gguf_file(kvs + [gguf_kv("general.name", GGUF_STR, "again")], infos, data))
+    write_bytes("gguf_bad_alignment.gguf", gguf_file([gguf_kv("general.alignment", GGUF_U32, 48)], [], b""))
+
+    def one_tensor(name, ne, ggml_type, offset, n_data):
+        return gguf_file(kvs[:1], [gguf_tensor_info(name, ne, ggml_type, offset)], b"\0" * n_data)
+    write_bytes("gguf_n_dims_0.gguf", one_tensor("blk.0.attn_q.weight", [], F32, 0, 32))
+    write_bytes("gguf_n_dims_5.gguf", one_tensor("blk.0.attn_q.weight", [1, 1, 1, 1, 2], F32, 0, 32))
+    write_bytes("gguf_dims_overflow.gguf", one_tensor("token_embd.weight", [1 << 40, 1 << 40], F32, 0, 32))
+    write_bytes("gguf_unknown_type.gguf", one_tensor("output.weight", [32], 77, 0, 64))
+    write_bytes("gguf_row_not_block.gguf", one_tensor("blk.0.attn_k.weight", [33, 2], Q4_0, 0, 64))
+    write_bytes("gguf_data_past_end.gguf", one_tensor("token_embd.weight", [1024], F32, 0, 64))
+    write_bytes("gguf_misaligned.gguf", one_tensor("output_norm.weight", [4], F32, 4, 64))
+    write_bytes("gguf_overlap.gguf", gguf_file(kvs[:1], [gguf_tensor_info("output_norm.weight", [32], F32, 0),
+                                                         gguf_tensor_info("blk.0.ffn_norm.weight", [32], F32, 64)],
+                                               b"\0" * 192))
+    write_bytes("gguf_duplicate_tensor.gguf", gguf_file(kvs[:1], [gguf_tensor_info("output_norm.weight", [8], F32, 0),
+                                                                  gguf_tensor_info("output_norm.weight", [8], F32, 32)],
+                                                        b"\0" * 64))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20251125)
@@ -363,6 +472,7 @@ def main():
     make_image_files()
     make_package_files()
     make_safetensors_files()
+    make_gguf_files()
     for name in sorted(os.listdir(OUT)):
         size = os.path.getsize(path(name))
         assert size < 8192, name + " is larger than a corpus file should be"

@@ -132,6 +132,53 @@ CASES += [
     ("info st_sharded index", ["info", "{F}/st_sharded/model.safetensors.index.json"], 0, ["lm_head.weight"]),
     ("info missing safetensors", ["info", "{F}/nope.safetensors"], 2, ["nope.safetensors", "does not exist"]),
 ]
+# GGUF files (made by make_corpus.py): `pare info` names the file and the metadata key or tensor, with what was
+# expected; gguf_good.gguf is the control.
+GGUF_CASES = [
+    ("gguf_empty.gguf", ["GGUF file is empty", "got:      0 bytes"]),
+    ("gguf_bad_magic.gguf", ["not a GGUF file (bad magic)", "expected: the bytes 'GGUF' at offset 0",
+                             "got:      'GGML'"]),
+    ("gguf_version1.gguf", ["unsupported GGUF version 1", "expected: version 2 or 3"]),
+    ("gguf_big_endian.gguf", ["looks byte-swapped (a big-endian file?)"]),
+    ("gguf_truncated.gguf", ["metadata 'tokenizer.ggml.tokens'", "the file is truncated or damaged"]),
+    ("gguf_tensor_count_absurd.gguf", ["tensor count is larger than the file could hold",
+                                       "got:      1099511627776"]),
+    ("gguf_kv_count_absurd.gguf", ["metadata count is larger than the file could hold", "got:      1099511627776"]),
+    ("gguf_string_past_end.gguf", ["metadata 'general.name'", "string length runs past the end of the file",
+                                   "got:      1099511627776 bytes"]),
+    ("gguf_array_absurd.gguf", ["metadata 'tokenizer.ggml.tokens'", "array length is larger than the file could hold",
+                                "got:      1125899906842624"]),
+    ("gguf_unknown_value_type.gguf", ["metadata 'general.weird'", "unknown value type", "got:      13"]),
+    ("gguf_bad_bool.gguf", ["metadata 'general.flag'", "bool value is neither 0 nor 1", "got:      7"]),
+    ("gguf_duplicate_key.gguf", ["metadata 'general.name'", "duplicate metadata key"]),
+    ("gguf_bad_alignment.gguf", ["metadata 'general.alignment' is not a usable alignment", "got:      48"]),
+    ("gguf_n_dims_0.gguf", ["tensor 'blk.0.attn_q.weight'", "unsupported number of dimensions", "expected: 1 to 4",
+                            "got:      0"]),
+    ("gguf_n_dims_5.gguf", ["tensor 'blk.0.attn_q.weight'", "unsupported number of dimensions", "got:      5"]),
+    ("gguf_dims_overflow.gguf", ["tensor 'token_embd.weight'", "tensor shape overflows",
+                                 "got:      ne = [1099511627776, 1099511627776]"]),
+    ("gguf_unknown_type.gguf", ["tensor 'output.weight'", "unknown ggml tensor type", "got:      type id 77"]),
+    ("gguf_row_not_block.gguf", ["tensor 'blk.0.attn_k.weight'", "not a multiple of the Q4_0 block size",
+                                 "got:      ne = [33, 2]"]),
+    ("gguf_data_past_end.gguf", ["tensor 'token_embd.weight'", "tensor data runs past the end of the file",
+                                 "expected: 4096 bytes"]),
+    ("gguf_misaligned.gguf", ["tensor 'output_norm.weight'", "not a multiple of the alignment",
+                              "expected: a multiple of 32", "got:      4"]),
+    ("gguf_overlap.gguf", ["tensor 'blk.0.ffn_norm.weight'", "overlaps another tensor's",
+                           "(the end of 'output_norm.weight')"]),
+    ("gguf_duplicate_tensor.gguf", ["tensor 'output_norm.weight'", "duplicate tensor name"]),
+]
+for name, needles in GGUF_CASES:
+    CASES.append(("info " + name, ["info", "{F}/" + name], 2, [name] + needles))
+CASES += [
+    ("info gguf_good.gguf", ["info", "{F}/gguf_good.gguf"], 0,
+     ["gguf_good.gguf (GGUF v3", "arr[str,20]", '["<unk>", "<s>", "</s>", "tok0"', "token_embd.weight", "Q8_0",
+      "[4, 32]", "total      4 tensors, 256 weights"]),
+    ("info --json gguf_good.gguf", ["info", "--json", "{F}/gguf_good.gguf"], 0,
+     ['"format": "gguf"', '"key": "tokenizer.ggml.tokens"', '"element_type": "str"', '"type": "Q4_0"']),
+    ("info missing gguf", ["info", "{F}/nope.gguf"], 2, ["nope.gguf", "GGUF file does not exist"]),
+]
+
 # Training and evaluation: every mistake is caught before the first step, and nothing is written.
 # The models and datasets these use are made by make_training_fixtures() below.
 TRAIN = ["train", "{F}/train/zoo8.onnx", "--epochs", "1", "--batch-size", "4", "--out", "{OUT}/trained.onnx"]
@@ -331,7 +378,8 @@ def make_training_fixtures(pare, work):
 
 
 # Inputs that made a fuzzer fail once (docs/fuzzing.md): each must now be a clean error.
-REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz", "fuzz_*.pare", "fuzz_*.safetensors"]
+REGRESSION_GLOBS = ["fuzz_*.onnx", "fuzz_*.npy", "fuzz_*.npz", "fuzz_*.pare", "fuzz_*.safetensors",
+                    "fuzz_*.gguf"]
 
 
 def tree_digest(root):
@@ -410,7 +458,7 @@ def main():
                               [f]))
             elif f.endswith(".npz"):
                 cases.append(("regression npz " + f, EVAL + ["npz:{F}/" + f], 2, [f]))
-            elif f.endswith(".safetensors"):
+            elif f.endswith(".safetensors") or f.endswith(".gguf"):
                 cases.append(("regression info " + f, ["info", "{F}/" + f], 2, [f]))
             else:
                 cases.append(("regression npy " + f, RUN + ["-i", "x={F}/" + f], 2, [f]))

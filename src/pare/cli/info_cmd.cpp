@@ -4,7 +4,9 @@
 #include <iostream>
 
 #include "pare/cli/command.h"
+#include "pare/cli/gguf_info.h"
 #include "pare/error.h"
+#include "pare/io/gguf.h"
 #include "pare/io/onnx_import.h"
 #include "pare/io/pare_package.h"
 #include "pare/io/safetensors.h"
@@ -20,7 +22,7 @@ Action add_info_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto list_ops = std::make_shared<bool>(false);
   auto list_nodes = std::make_shared<bool>(false);
-  cmd->add_option("model", *model, "ONNX model file, .pare package, or safetensors file or folder");
+  cmd->add_option("model", *model, "ONNX model file, .pare package, safetensors file or folder, or GGUF file");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->add_flag("--ops", *list_ops, "list the ONNX ops pare implements, with their since-versions");
   cmd->add_flag("--nodes", *list_nodes, "also list every node with its input and output value names");
@@ -35,6 +37,7 @@ Action add_info_command(CLI::App& app) {
       return 0;
     }
     if (model->empty()) throw Error("no model given").hint("usage: pare info MODEL.onnx");
+    if (io::is_gguf(*model)) return print_gguf_info(*model, *json);
     if (io::is_safetensors(*model)) {  // weights only (no graph): the tensor table
       const io::SafetensorsModel st = io::SafetensorsModel::open(*model);
       if (*json)
