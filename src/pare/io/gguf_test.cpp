@@ -580,6 +580,54 @@ TEST(GgufErrors, WriterRefusals) {
   expect_error(error_from([&] { GgufValue::array_of_arrays({GgufValue(1.0f)}); }), {"array of arrays"});
 }
 
+// A small fuzz run that CI repeats: every truncation and four mutations of every byte of a file holding every
+// metadata and tensor type either loads (then every value prints and every tensor decodes) or throws Error.
+TEST(GgufErrors, EveryTruncationAndByteMutationIsHandled) {
+  GgufWriter w;
+  w.set("a.u8", uint8_t{1});
+  w.set("a.i16", int16_t{-2});
+  w.set("a.f64", 2.5);
+  w.set("a.flag", false);
+  w.set("a.name", "x");
+  w.set("a.tokens", GgufValue::array(std::vector<std::string>{"<s>", "ab"}));
+  w.set("a.scores", GgufValue::array(std::vector<float>{0.5f, -1.0f}));
+  w.set("a.nested", GgufValue::array_of_arrays({GgufValue::array(std::vector<bool>{true})}));
+  w.add_tensor("f32", at::ones({2}), GgmlType::F32);
+  w.add_tensor("f16", at::ones({2}), GgmlType::F16);
+  w.add_tensor("bf16", at::ones({2}), GgmlType::BF16);
+  w.add_tensor("q8", at::ones({1, 32}), GgmlType::Q8_0);
+  w.add_tensor("q4", at::ones({1, 32}), GgmlType::Q4_0);
+  const std::string good = bytes_of(w);
+  int loaded = 0, refused = 0;
+  auto check = [&](const std::string& b) {
+    try {
+      const GgufFile f = parse(b);
+      for (const auto& kv : f.metadata()) (void)kv.second.text();
+      for (const auto& t : f.tensors()) {
+        if (t.numel() > (1 << 16)) continue;
+        try {
+          EXPECT_EQ(f.tensor_f32(t.name).numel(), t.numel());
+        } catch (const Error&) {  // a type pare cannot decode
+        }
+      }
+      ++loaded;
+    } catch (const Error&) {
+      ++refused;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not a pare::Error: " << e.what();
+    }
+  };
+  for (size_t n = 0; n < good.size(); ++n) check(good.substr(0, n));
+  for (size_t i = 0; i < good.size(); ++i)
+    for (int v : {0x00, 0xFF, good[i] ^ 0x80, good[i] + 1}) {
+      std::string b = good;
+      b[i] = static_cast<char>(v);
+      check(b);
+    }
+  EXPECT_GT(loaded, 0);
+  EXPECT_GT(refused, static_cast<int>(good.size()));
+}
+
 TEST(GgufErrors, MissingFileAndFolder) {
   expect_error(error_from([] { GgufFile::open("/nonexistent/x.gguf"); }), {"/nonexistent/x.gguf", "does not exist"});
   expect_error(error_from([] { GgufFile::open("/tmp"); }), {"expected a GGUF file but got a folder"});
