@@ -15,5 +15,7 @@ Action add_eval_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
 Action add_text_command(CLI::App& app);
+Action add_ppl_command(CLI::App& app);
+Action add_export_command(CLI::App& app);
 
 }  // namespace pare::cli

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   add(pare::cli::add_train_command(app));
   add(pare::cli::add_quantize_command(app));
   add(pare::cli::add_text_command(app));
+  add(pare::cli::add_ppl_command(app));
+  add(pare::cli::add_export_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

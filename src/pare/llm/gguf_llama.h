@@ -1,0 +1,37 @@
+// A Llama model in GGUF, as llama.cpp reads and writes it: tensor names (blk.N.attn_q.weight, ...), the
+// `llama.*` hyper-parameter keys, the tokenizer keys, and the row order of the query and key projections.
+// llama.cpp's Llama rotary embedding rotates adjacent pairs (2i, 2i+1) of a head, Hugging Face's rotates
+// (i, i + head_dim/2); converters therefore reorder the rows of q_proj and k_proj within each head so that
+// both compute the same model. pare applies that reordering on export and undoes it on import.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "pare/io/ggml_types.h"
+#include "pare/llm/llama_stream.h"
+#include "pare/llm/vocab.h"
+
+namespace pare::llm {
+
+// "model.layers.3.self_attn.q_proj.weight" -> "blk.3.attn_q.weight"; Error for a name with no GGUF twin.
+std::string gguf_tensor_name(const std::string& hf_name);
+
+// Row reorderings of a [heads * head_dim, in] projection between Hugging Face and GGUF order.
+at::Tensor hf_to_gguf_rows(const at::Tensor& w, int64_t heads);
+at::Tensor gguf_to_hf_rows(const at::Tensor& w, int64_t heads);
+
+// Reads a llama-architecture GGUF file: config from its `llama.*` keys (and the vocabulary size from its
+// tokenizer or embedding), weights dequantized to float32 one tensor at a time when a layer asks.
+LlamaModel load_llama_gguf(const std::string& path);
+// The tokenizer keys of a GGUF file (tokenizer.ggml.tokens, scores, token_type, special ids); Error naming
+// the key when they are missing or inconsistent.
+Vocab read_gguf_vocab(const std::string& path);
+
+// Writes `m` as GGUF: every 2-D weight (embeddings and head included) as `type` (F16, Q8_0, Q4_0; like
+// `llama-quantize --pure`), norms as F32, the `llama.*` keys and the tokenizer. Atomic.
+void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType type, const std::string& path,
+                       const std::string& name, const std::vector<std::string>& protected_inputs = {});
+
+}  // namespace pare::llm

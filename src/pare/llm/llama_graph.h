@@ -1,0 +1,46 @@
+// A Llama-architecture causal language model as an ir::Graph, so that every IR pass (quantize, prune,
+// importance) and the executor (inference, training) apply to LLMs unchanged. The computation follows
+// Hugging Face's LlamaForCausalLM: RMSNorm (x / sqrt(mean(x^2) + eps) * w), rotary embeddings with the
+// rotate-half convention and rope_theta, grouped-query attention, SwiGLU MLP, tied or untied head.
+//
+// Initializers keep the Hugging Face names ("model.layers.3.mlp.up_proj.weight"); the projection
+// weights are stored transposed ([in, out]) because MatMul reads them that way, so the exported ONNX
+// needs no Transpose and per-output-channel quantization works on axis 1 as for any MatMul.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pare/ir/graph.h"
+#include "pare/llm/llama_config.h"
+
+namespace pare::llm {
+
+// A weight by its Hugging Face name, in Hugging Face layout ([out, in] for projections), any float dtype.
+using WeightSource = std::function<at::Tensor(const std::string& hf_name)>;
+
+// Seeded random weights: projections and embeddings normal(0, 0.02) (HF's initializer_range), norms 1.
+WeightSource random_weights(const LlamaConfig& c, uint64_t seed);
+
+// input "input_ids" int64 [N, T] -> output "logits" float [N, T, vocab]; positions 0..T-1, causal mask.
+// T may be anything up to max_position_embeddings (the rotary tables are that long).
+ir::Graph llama_graph(const LlamaConfig& c, const WeightSource& weights);
+
+// Decoder block `layer` alone, for layer-by-layer (streaming) work: inputs "hidden" [N, T, d],
+// "cos" and "sin" [T, head_dim], "mask" [T, T] (0 or -inf) -> output "hidden_out" [N, T, d].
+ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights);
+
+// Rotary tables for positions 0..T-1: cos and sin, each [T, head_dim] float (HF's cat(freqs, freqs)).
+std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaConfig& c, int64_t T);
+// Additive causal mask [T, T]: 0 on and below the diagonal, -inf above.
+at::Tensor causal_mask(int64_t T);
+
+// Whether the graph stores this Hugging Face tensor transposed (the projections and the head).
+bool stored_transposed(const std::string& hf_name);
+// The model's weights back in Hugging Face names and layout (e.g. after training), in config order.
+std::vector<std::pair<std::string, at::Tensor>> llama_weights(const ir::Graph& g, const LlamaConfig& c);
+
+}  // namespace pare::llm

@@ -1,0 +1,43 @@
+// Runs a Llama model layer by layer: each decoder block is built (its weights fetched and converted to
+// float32) only while it runs, over every window of the input, then freed. Peak memory is one block's
+// weights plus the hidden states of the windows and one sub-batch's attention, not the whole model:
+// this is how perplexity and quantization handle models larger than RAM from memory-mapped weights.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <string>
+
+#include "pare/llm/llama_config.h"
+#include "pare/llm/llama_graph.h"
+
+namespace pare::ir {
+struct Graph;
+}
+
+namespace pare::llm {
+
+// A model ready to run: its config and where its weights come from (a memory-mapped file, a graph).
+struct LlamaModel {
+  LlamaConfig config;
+  WeightSource weights;
+  std::string source;  // file or folder, for messages
+  std::string format;  // "safetensors", "gguf", "pare", "graph"
+};
+
+// The weights of a graph built by llama_graph (e.g. trained or fake-quantized), as a WeightSource.
+WeightSource graph_weight_source(const ir::Graph& g);
+
+struct StreamOptions {
+  int64_t sub_batch = 8;  // windows per executor run (bounds the attention scores' memory)
+  // Called after each layer (and once for the head) with (steps done, steps total).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+// Runs `ids` [N, T] (int64) through the model. For each sub-batch of windows, calls `consume(first,
+// logits)` with logits [n, T, vocab] float32 of windows first..first+n-1, so that the full [N, T, vocab]
+// tensor never exists.
+void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& options,
+                   const std::function<void(int64_t first, const at::Tensor& logits)>& consume);
+
+}  // namespace pare::llm

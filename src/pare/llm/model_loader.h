@@ -1,0 +1,28 @@
+// Any Llama model pare reads, as a LlamaModel whose weights stay where they are (memory-mapped) until a
+// layer needs them: a Hugging Face folder (config.json + safetensors, sharded or not), a GGUF file, or a
+// .pare package of a quantized Llama. Every tensor's presence and shape is checked against the config at
+// load time, so a broken model fails before any long computation.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pare/llm/llama_stream.h"
+
+namespace pare::llm {
+
+LlamaModel load_llama(const std::string& path);
+
+// Checks that `shape_of(name)` matches every tensor the config needs; throws Error naming the tensor and
+// `source` otherwise. `shape_of` returns an empty vector for an absent tensor.
+void check_llama_shapes(const LlamaConfig& c, const std::string& source,
+                        const std::function<std::vector<int64_t>(const std::string&)>& shape_of);
+
+// Writes a Hugging Face folder: config.json and model.safetensors with the weights as `dtype` (F16, BF16
+// or F32). `weights` in Hugging Face names and layout. Each file is written atomically.
+void save_llama_folder(const std::string& dir, const LlamaConfig& c,
+                       const std::vector<std::pair<std::string, at::Tensor>>& weights, at::ScalarType dtype);
+
+}  // namespace pare::llm

@@ -1,0 +1,94 @@
+#include "pare/llm/perplexity.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "pare/error.h"
+
+namespace pare::llm {
+
+PplProtocol parse_protocol(const std::string& name) {
+  if (name == "windows") return PplProtocol::Windows;
+  if (name == "llamacpp") return PplProtocol::LlamaCpp;
+  throw Error(fmt::format("unknown perplexity protocol '{}'", name)).expected("windows or llamacpp");
+}
+
+std::string protocol_name(PplProtocol p) { return p == PplProtocol::Windows ? "windows" : "llamacpp"; }
+
+int64_t PplWindows::scored() const { return targets.defined() ? (targets >= 0).sum().item<int64_t>() : 0; }
+
+PplWindows make_windows(const std::vector<int32_t>& text, int64_t ctx, PplProtocol protocol, int64_t bos_id) {
+  if (ctx < 4) throw Error("--ctx must be at least 4").got(std::to_string(ctx));
+  std::vector<int64_t> tokens;
+  tokens.reserve(text.size() + 1);
+  if (protocol == PplProtocol::LlamaCpp) tokens.push_back(bos_id);
+  tokens.insert(tokens.end(), text.begin(), text.end());
+  const int64_t L = static_cast<int64_t>(tokens.size());
+  // llama.cpp refuses texts shorter than two chunks; one window is enough for the windows protocol.
+  const int64_t need = protocol == PplProtocol::LlamaCpp ? 2 * ctx : ctx;
+  if (L < need)
+    throw Error("the text is too short for the context")
+        .expected(fmt::format("at least {} tokens for --ctx {} ({} protocol)", need, ctx, protocol_name(protocol)))
+        .got(fmt::format("{} tokens", L))
+        .hint("use a longer text or a smaller --ctx");
+  const int64_t N = L / ctx;
+  at::Tensor all = at::tensor(tokens, at::kLong);
+  PplWindows w;
+  w.protocol = protocol;
+  w.inputs = all.narrow(0, 0, N * ctx).reshape({N, ctx}).clone();
+  w.targets = at::full({N, ctx}, -1, at::kLong);
+  // Position j predicts token j + 1 of the same window (the window's last position predicts nothing).
+  at::Tensor next = w.inputs.narrow(1, 1, ctx - 1);
+  if (protocol == PplProtocol::Windows) {
+    w.targets.narrow(1, 0, ctx - 1).copy_(next);
+  } else {
+    const int64_t first = ctx / 2;
+    w.targets.narrow(1, first, ctx - 1 - first).copy_(w.inputs.narrow(1, first + 1, ctx - 1 - first));
+    w.inputs.select(1, 0).fill_(bos_id);
+  }
+  return w;
+}
+
+nlohmann::json PplResult::to_json() const {
+  return {{"protocol", protocol_name(protocol)},
+          {"ctx", ctx},
+          {"windows", windows},
+          {"scored_tokens", scored},
+          {"nll", nll},
+          {"nll_stderr", nll_stderr},
+          {"perplexity", perplexity},
+          {"seconds", seconds},
+          {"tokens_per_second", tokens_per_second}};
+}
+
+PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  double sum = 0, sum_sq = 0;
+  int64_t count = 0;
+  stream_logits(m, w.inputs, options, [&](int64_t first, const at::Tensor& logits) {
+    at::Tensor t = w.targets.narrow(0, first, logits.size(0)).reshape({-1});
+    at::Tensor keep = (t >= 0).nonzero().squeeze(1);
+    if (keep.numel() == 0) return;
+    at::Tensor lp = at::log_softmax(logits.reshape({-1, logits.size(-1)}).index_select(0, keep), -1);
+    at::Tensor nll = -lp.gather(1, t.index_select(0, keep).unsqueeze(1)).squeeze(1).to(at::kDouble);
+    sum += nll.sum().item<double>();
+    sum_sq += (nll * nll).sum().item<double>();
+    count += nll.numel();
+  });
+  PplResult r;
+  r.protocol = w.protocol;
+  r.ctx = w.inputs.size(1);
+  r.windows = w.inputs.size(0);
+  r.scored = count;
+  r.nll = count ? sum / count : 0;
+  const double var = count > 1 ? std::max(0.0, (sum_sq / count - r.nll * r.nll) * count / (count - 1)) : 0;
+  r.nll_stderr = count ? std::sqrt(var / count) : 0;
+  r.perplexity = std::exp(r.nll);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.tokens_per_second = r.seconds > 0 ? r.windows * r.ctx / r.seconds : 0;
+  return r;
+}
+
+}  // namespace pare::llm
