@@ -70,8 +70,8 @@ Action add_ppl_command(CLI::App& app) {
             .expected(fmt::format("{} tokens (the model's vocab_size)", m.config.vocab_size))
             .got(fmt::format("{} tokens", tok.size()));
       llm::TokenStream ts = llm::load_token_stream(spec, tok);
-      ids = std::move(ts.ids);
       tokenizer_used = fmt::format("(tokenizer {}, {:.3f} tokens/word)", tok.source(), ts.tokens_per_word());
+      ids = std::move(ts.ids);
     }
     const llm::PplProtocol p = llm::parse_protocol(*protocol);
     llm::PplWindows w = llm::make_windows(ids, *ctx, p, m.config.bos_token_id);

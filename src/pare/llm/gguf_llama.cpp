@@ -215,13 +215,18 @@ void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType typ
   w.set("tokenizer.ggml.add_space_prefix", vocab.add_dummy_prefix);
   w.set("tokenizer.ggml.add_bos_token", true);
   w.set("tokenizer.ggml.add_eos_token", false);
+  // Deferred: each tensor is fetched, converted and encoded while the file is written, so a model larger
+  // than memory (memory-mapped weights) exports one tensor at a time.
   for (const auto& t : llama_tensors(c)) {
-    at::Tensor x = m.weights(t.name);
-    if (!x.defined()) throw Error("weight missing").file(m.source).tensor(t.name);
-    x = x.to(at::kFloat);
-    if (is_query(t.name)) x = hf_to_gguf_rows(x, c.num_heads);
-    if (is_key(t.name)) x = hf_to_gguf_rows(x, c.num_kv_heads);
-    w.add_tensor(gguf_tensor_name(t.name), x, x.dim() == 1 ? io::GgmlType::F32 : type);
+    w.add_tensor_deferred(gguf_tensor_name(t.name), t.shape, t.shape.size() == 1 ? io::GgmlType::F32 : type,
+                          [&m, &c, t]() {
+                            at::Tensor x = m.weights(t.name);
+                            if (!x.defined()) throw Error("weight missing").file(m.source).tensor(t.name);
+                            x = x.to(at::kFloat);
+                            if (is_query(t.name)) x = hf_to_gguf_rows(x, c.num_heads);
+                            if (is_key(t.name)) x = hf_to_gguf_rows(x, c.num_kv_heads);
+                            return x;
+                          });
   }
   w.write(path, protected_inputs);
 }
