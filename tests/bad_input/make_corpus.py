@@ -251,6 +251,11 @@ def make_package_files():
                          "blobs": {"graph": {"offset": 64, "bytes": 1 << 40, "crc32": 0}}}).encode()
     body = b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header
     write_bytes("pkg_blob_past_end.pare", body + b"\0" * (-len(body) % 64) + b"\0" * 64)
+    # A float where the reader wants an integer (nlohmann's get<uint64_t>() of 1e99 was undefined behaviour).
+    header = json.dumps({"format": "pare", "version": 1, "graph": "graph", "quantized": [],
+                         "blobs": {"graph": {"offset": 1e99, "bytes": 64, "crc32": 0}}}).encode()
+    body = b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header
+    write_bytes("pkg_float_offset.pare", body + b"\0" * (-len(body) % 64) + b"\0" * 64)
     header = b"{}"
     write_bytes("pkg_version9.pare", b"PAREPKG\0" + struct.pack("<IIQ", 9, zlib.crc32(header), 2) + header)
 

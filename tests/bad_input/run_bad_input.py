@@ -5,11 +5,14 @@
 # Usage: run_bad_input.py PARE_BINARY CORPUS_DIR
 import glob
 import hashlib
+import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 # (name, argv after `pare`, expected exit code, substrings the output must hold). {F}: the corpus copy,
 # {OUT}: a fresh --output-dir that does not exist yet.
@@ -291,12 +294,17 @@ CASES += [
      ["pkg_bad_json.pare", "malformed package header"]),
     ("eval package blob past the end", ["eval", "{F}/pkg_blob_past_end.pare", "--data", "npy:{F}/train/good"], 2,
      ["pkg_blob_past_end.pare", "runs past the end of the file"]),
+    ("eval package with a float blob offset", ["eval", "{F}/pkg_float_offset.pare", "--data", "npy:{F}/train/good"],
+     2, ["pkg_float_offset.pare", "offset of blob 'graph' is not an integer"]),
     ("info package version 9", ["info", "{F}/pkg_version9.pare"], 2,
      ["pkg_version9.pare", "unsupported package version 9", "upgrade pare"]),
     ("eval truncated package", ["eval", "{F}/train/truncated.pare", "--data", "npy:{F}/train/good"], 2,
      ["truncated.pare", "truncated"]),
     ("eval package with a flipped byte", ["eval", "{F}/train/flipped.pare", "--data", "npy:{F}/train/good"], 2,
      ["flipped.pare", "fails its checksum"]),
+    ("eval package with a float weight_input", ["eval", "{F}/train/float_weight_input.pare", "--data",
+                                                  "npy:{F}/train/good"], 2,
+     ["float_weight_input.pare", "weight_input of", "is not an integer"]),
     ("eval good package", ["eval", "{F}/train/good.pare", "--data", "npy:{F}/train/good"], 0, ["top-1"]),
 ]
 
@@ -314,6 +322,18 @@ def make_quant_fixtures(pare, work):
     flipped[-100] ^= 0x10
     with open(os.path.join(d, "flipped.pare"), "wb") as f:
         f.write(bytes(flipped))
+    # A float where the reader wants an int (nlohmann's get<int>() of 1e99 was undefined behaviour): the header is
+    # rewritten with a valid checksum and the blobs moved up by a multiple of 64 bytes to make room.
+    hlen = struct.unpack("<Q", good[16:24])[0]
+    header = json.loads(good[24:24 + hlen])
+    shift = (24 + hlen + 1024 + 63) // 64 * 64
+    for b in header["blobs"].values():
+        b["offset"] += shift
+    header["quantized"][0]["weight_input"] = 1e99
+    text = json.dumps(header, separators=(",", ":")).encode()
+    body = good[:8] + struct.pack("<IIQ", 1, zlib.crc32(text), len(text)) + text
+    with open(os.path.join(d, "float_weight_input.pare"), "wb") as f:
+        f.write(body + b"\0" * (shift - len(body)) + good)
     with open(os.path.join(d, "recipe_bad.json"), "w") as f:
         f.write('{"wbits": 4,')
     with open(os.path.join(d, "recipe_typo.json"), "w") as f:

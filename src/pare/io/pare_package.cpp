@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -167,6 +168,23 @@ struct Reader {
     throw e;
   }
 
+  // A JSON integer in [lo, hi]. nlohmann's get<int>() casts a float such as 1e99 without a check (undefined
+  // behaviour) and wraps large integers, so every number the reader uses goes through here.
+  int64_t integer(const nlohmann::json& j, const std::string& what, int64_t lo = INT32_MIN,
+                  int64_t hi = INT32_MAX) const {
+    if (!j.is_number_integer()) fail(what + " is not an integer (got " + j.dump() + ")");
+    if ((j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) || j.get<int64_t>() < lo ||
+        j.get<int64_t>() > hi)
+      fail(what + " is out of range (got " + j.dump() + ")");
+    return j.get<int64_t>();
+  }
+  std::vector<int64_t> integers(const nlohmann::json& j, const std::string& what) const {
+    if (!j.is_array()) fail(what + " is not an array of integers");
+    std::vector<int64_t> v;
+    for (const auto& x : j) v.push_back(integer(x, what, INT64_MIN, INT64_MAX));
+    return v;
+  }
+
   // The bytes of blob `name`, checked against its recorded size, alignment and CRC.
   std::pair<const uint8_t*, size_t> blob(const nlohmann::json& name_json) const {
     if (!name_json.is_string()) fail("package header names a blob with a non-string");
@@ -174,10 +192,11 @@ struct Reader {
     const auto& blobs = header.at("blobs");
     if (!blobs.contains(name)) fail("package header refers to a missing blob '" + name + "'");
     const auto& b = blobs.at(name);
-    const uint64_t offset = b.at("offset").get<uint64_t>(), bytes = b.at("bytes").get<uint64_t>();
+    const uint64_t offset = integer(b.at("offset"), "offset of blob '" + name + "'", 0, INT64_MAX),
+                   bytes = integer(b.at("bytes"), "size of blob '" + name + "'", 0, INT64_MAX);
     if (offset % kAlign != 0) fail("blob '" + name + "' is not 64-byte aligned");
     if (offset > size || bytes > size - offset) fail("blob '" + name + "' runs past the end of the file (truncated?)");
-    if (verify && crc(data + offset, bytes) != b.at("crc32").get<uint32_t>())
+    if (verify && crc(data + offset, bytes) != integer(b.at("crc32"), "crc32 of blob '" + name + "'", 0, UINT32_MAX))
       fail("blob '" + name + "' fails its checksum");
     return {data + offset, static_cast<size_t>(bytes)};
   }
@@ -192,13 +211,14 @@ int64_t product(const std::vector<int64_t>& shape) {
   return n;
 }
 
-quant::Grid grid_from_json(const nlohmann::json& j, const Reader& r) {
+quant::Grid grid_from_json(const nlohmann::json& j, const Reader& r, const std::string& weight) {
   const std::string kind = j.at("kind").get<std::string>();
+  const auto bits = [&] { return static_cast<int>(r.integer(j.at("bits"), "grid bits of '" + weight + "'")); };
   quant::Grid g;
   if (kind == "uniform") {
-    g = quant::Grid::uniform(j.at("bits").get<int>(), j.at("symmetric").get<bool>(), j.at("signed").get<bool>());
+    g = quant::Grid::uniform(bits(), j.at("symmetric").get<bool>(), j.at("signed").get<bool>());
   } else if (kind == "power") {
-    g = quant::Grid::power(j.at("bits").get<int>(), j.at("exponent").get<double>());
+    g = quant::Grid::power(bits(), j.at("exponent").get<double>());
   } else if (kind == "ternary") {
     g = quant::Grid::ternary();
   } else if (kind == "codebook") {
@@ -243,7 +263,8 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
       quant::QuantizedLayer l;
       l.plan.layer.node = e.at("node").get<std::string>();
       l.plan.layer.weight = e.at("weight").get<std::string>();
-      l.plan.layer.weight_input = e.at("weight_input").get<int>();
+      l.plan.layer.weight_input =
+          static_cast<int>(r.integer(e.at("weight_input"), "weight_input of '" + l.plan.layer.node + "'"));
       auto id = pkg.graph.find_node(l.plan.layer.node);
       if (!id) r.fail("quantized layer '" + l.plan.layer.node + "' is not in the package's graph");
       const ir::Node& node = pkg.graph.nodes[*id];
@@ -254,11 +275,12 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
                l.plan.layer.node + "'");
       l.plan.layer.op_type = node.op_type;
       quant::QuantizedTensor& q = l.weight;
-      q.grid = grid_from_json(e.at("grid"), r);
+      const std::string& w = l.plan.layer.weight;
+      q.grid = grid_from_json(e.at("grid"), r, w);
       q.granularity = quant::Granularity::parse(e.at("granularity").get<std::string>());
-      q.shape = e.at("shape").get<std::vector<int64_t>>();
-      q.out_axis = e.at("out_axis").get<int64_t>();
-      q.scale_bits = e.at("scale_bits").get<int>();
+      q.shape = r.integers(e.at("shape"), "shape of '" + w + "'");
+      q.out_axis = r.integer(e.at("out_axis"), "out_axis of '" + w + "'");
+      q.scale_bits = static_cast<int>(r.integer(e.at("scale_bits"), "scale_bits of '" + w + "'"));
       const int64_t numel = product(q.shape);
       if (numel <= 0 || q.shape.size() > 8) r.fail("quantized weight '" + l.plan.layer.weight + "' has a bad shape");
       if (q.shape.size() > 1 && (q.out_axis < 0 || q.out_axis >= static_cast<int64_t>(q.shape.size())))
@@ -272,7 +294,7 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
       if ((q.codes > q.grid.qmax()).any().item<bool>())
         r.fail("codes of '" + l.plan.layer.weight + "' are out of range");
       const std::vector<int64_t> sshape = quant::scale_shape(o, red, q.granularity);
-      if (e.at("scales_shape").get<std::vector<int64_t>>() != sshape)
+      if (r.integers(e.at("scales_shape"), "scales_shape of '" + w + "'") != sshape)
         r.fail("scales of '" + l.plan.layer.weight + "' do not match its granularity");
       auto [sp, sn] = r.blob(e.at("scales"));
       const at::ScalarType st = q.scale_bits == 16 ? at::kHalf : at::kFloat;
