@@ -468,6 +468,47 @@ def make_gguf_files():
                                                         b"\0" * 64))
 
 
+def make_llama_files():
+    """Tiny Llama folders (vocab 16, hidden 8, 2 heads, 1 layer, fp32) for `pare ppl`: a good one, and each with
+    a config that is missing a field, contradicts the weights or asks for what pare does not implement, or with a
+    weight missing; plus token id files in and out of the vocabulary."""
+    import json
+    import shutil
+    cfg = {"architectures": ["LlamaForCausalLM"], "vocab_size": 16, "hidden_size": 8, "intermediate_size": 16,
+           "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
+           "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "hidden_act": "silu"}
+    shapes = [("model.embed_tokens.weight", [16, 8]), ("model.layers.0.input_layernorm.weight", [8]),
+              ("model.layers.0.self_attn.q_proj.weight", [8, 8]), ("model.layers.0.self_attn.k_proj.weight", [8, 8]),
+              ("model.layers.0.self_attn.v_proj.weight", [8, 8]), ("model.layers.0.self_attn.o_proj.weight", [8, 8]),
+              ("model.layers.0.post_attention_layernorm.weight", [8]),
+              ("model.layers.0.mlp.gate_proj.weight", [16, 8]), ("model.layers.0.mlp.up_proj.weight", [16, 8]),
+              ("model.layers.0.mlp.down_proj.weight", [8, 16]), ("model.norm.weight", [8]),
+              ("lm_head.weight", [16, 8])]
+    rng = np.random.default_rng(5)
+
+    def weights(skip=()):
+        return safetensors_file([(n, "F32", sh, (rng.standard_normal(sh) * 0.3).astype("<f4").tobytes())
+                                 for n, sh in shapes if n not in skip])
+
+    def folder(name, config, st):
+        shutil.rmtree(path(name), ignore_errors=True)
+        os.makedirs(path(name))
+        with open(os.path.join(path(name), "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        with open(os.path.join(path(name), "model.safetensors"), "wb") as f:
+            f.write(st)
+
+    folder("llama_good", cfg, weights())
+    folder("llama_missing_field", {k: v for k, v in cfg.items() if k != "hidden_size"}, weights())
+    folder("llama_shape_mismatch", dict(cfg, intermediate_size=32), weights())
+    folder("llama_missing_tensor", cfg, weights(skip=("model.layers.0.mlp.up_proj.weight",)))
+    folder("llama_bad_gqa", dict(cfg, num_key_value_heads=3, num_attention_heads=2), weights())
+    folder("llama_rope_scaling", dict(cfg, rope_scaling={"type": "linear", "factor": 2.0}), weights())
+    folder("llama_not_llama", dict(cfg, architectures=["GPT2LMHeadModel"]), weights())
+    np.save(path("llama_tokens.npy"), (np.arange(40) % 13 + 3).astype(np.int32))
+    np.save(path("llama_tokens_out_of_vocab.npy"), np.array([3, 4, 99, 5] * 10, dtype=np.int32))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20251125)
@@ -478,7 +519,10 @@ def main():
     make_package_files()
     make_safetensors_files()
     make_gguf_files()
+    make_llama_files()
     for name in sorted(os.listdir(OUT)):
+        if os.path.isdir(path(name)):
+            continue
         size = os.path.getsize(path(name))
         assert size < 8192, name + " is larger than a corpus file should be"
         print(f"{size:6d}  {name}")

@@ -182,6 +182,30 @@ CASES += [
     ("info missing gguf", ["info", "{F}/nope.gguf"], 2, ["nope.gguf", "GGUF file does not exist"]),
 ]
 
+# LLM folders for `pare ppl`: the config and the weights are checked before any layer runs.
+PPL = ["--tokens", "{F}/llama_tokens.npy", "--ctx", "8", "--json", "{OUT}/ppl.json"]
+CASES += [
+    ("ppl llama_good", ["ppl", "{F}/llama_good"] + PPL[:-2], 0, ["perplexity", "protocol    windows, ctx 8"]),
+    ("ppl llama_missing_field", ["ppl", "{F}/llama_missing_field"] + PPL, 2,
+     ["llama_missing_field/config.json", "config field 'hidden_size': missing"]),
+    ("ppl llama_shape_mismatch", ["ppl", "{F}/llama_shape_mismatch"] + PPL, 2,
+     ["llama_shape_mismatch", "tensor 'model.layers.0.mlp.gate_proj.weight'", "does not match config.json",
+      "expected: [32, 8]", "got:      [16, 8]"]),
+    ("ppl llama_missing_tensor", ["ppl", "{F}/llama_missing_tensor"] + PPL, 2,
+     ["llama_missing_tensor", "tensor 'model.layers.0.mlp.up_proj.weight'", "lacks a tensor its config needs"]),
+    ("ppl llama_bad_gqa", ["ppl", "{F}/llama_bad_gqa"] + PPL, 2,
+     ["llama_bad_gqa/config.json", "num_key_value_heads", "must divide num_attention_heads"]),
+    ("ppl llama_rope_scaling", ["ppl", "{F}/llama_rope_scaling"] + PPL, 2,
+     ["llama_rope_scaling/config.json", "rope_scaling", "not supported"]),
+    ("ppl llama_not_llama", ["ppl", "{F}/llama_not_llama"] + PPL, 2,
+     ["llama_not_llama/config.json", "expected: LlamaForCausalLM", "got:      GPT2LMHeadModel"]),
+    ("ppl tokens out of vocabulary", ["ppl", "{F}/llama_good", "--tokens", "{F}/llama_tokens_out_of_vocab.npy",
+                                      "--ctx", "8", "--json", "{OUT}/ppl.json"], 2,
+     ["llama_good", "token id is outside the model's vocabulary", "expected: ids 0 to 15", "got:      ids 3 to 99"]),
+    ("ppl text without tokenizer", ["ppl", "{F}/llama_good", "--text", "{F}/llama_tokens.npy", "--ctx", "8"], 2,
+     ["llama_good", "no tokenizer.model", "--tokenizer"]),
+]
+
 # Training and evaluation: every mistake is caught before the first step, and nothing is written.
 # The models and datasets these use are made by make_training_fixtures() below.
 TRAIN = ["train", "{F}/train/zoo8.onnx", "--epochs", "1", "--batch-size", "4", "--out", "{OUT}/trained.onnx"]
