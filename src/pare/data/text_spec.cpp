@@ -1,6 +1,7 @@
 // Text spec parsing and loading.
 #include "pare/data/text_spec.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,7 +12,21 @@ namespace pare::data {
 
 namespace {
 const char* kForms = "text:FILE, brown:train, brown:valid, brown:heldout or brown:all";
+
+// The default corpus folder is relative to the repository root; from anywhere else, try $PARE_BROWN_DIR,
+// then the repository the running binary was built in (build/pare -> ../.deps/...).
+std::string brown_dir(const TextPaths& paths) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (paths.brown_dir != kBrownDefaultDir || fs::is_directory(paths.brown_dir, ec)) return paths.brown_dir;
+  if (const char* env = std::getenv("PARE_BROWN_DIR"); env && *env) return env;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+      if (fs::is_directory(dir / kBrownDefaultDir, ec)) return (dir / kBrownDefaultDir).string();
+  return paths.brown_dir;
 }
+}  // namespace
 
 TextSpec TextSpec::parse(const std::string& text) {
   TextSpec s;
@@ -31,7 +46,7 @@ TextSpec TextSpec::parse(const std::string& text) {
 }
 
 std::string load_text(const TextSpec& spec, const TextPaths& paths) {
-  if (spec.kind == "brown") return brown_text(paths.brown_dir, parse_brown_split(spec.arg));
+  if (spec.kind == "brown") return brown_text(brown_dir(paths), parse_brown_split(spec.arg));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(spec.arg, ec))
     throw Error("text file not found").file(spec.arg).hint("text:FILE names a plain UTF-8 text file");
