@@ -26,7 +26,7 @@ std::vector<QuantizedBias> quantize_biases(ir::Graph& g, const ir::Graph& folded
     for (const auto& x : acts)
       if (x.value == act) a = &x;
     if (!a || a->axis >= 0) continue;  // integer kernels take one input scale
-    const int64_t O = l.weight.scales.size(0);
+    const int64_t O = l.weight.shape.at(static_cast<size_t>(l.weight.out_axis));
     const at::Tensor bias = g.initializers.at(n.inputs[2]).to(at::kFloat).flatten();
     if (bias.numel() != O) continue;  // a broadcast Gemm bias: leave it
     const at::Tensor sw =

@@ -133,6 +133,11 @@ TEST(QuantizeModel, BiasesOnTheInt32Grid) {
   EXPECT_EQ(int32_biases, static_cast<int>(r.biases.size()));
   const at::Tensor x = random_images(8, 6).inputs;
   EXPECT_TRUE(at::equal(run(exported, x), run(r.fake, x)));
+  // One weight scale per tensor: the grid is s_x * s_w for every output channel alike.
+  o.recipe.granularity = "tensor";
+  const QuantizeResult t = quantize_model(g, o);
+  EXPECT_EQ(t.biases.size(), r.biases.size());
+  for (const auto& b : t.biases) EXPECT_TRUE(at::equal(b.scale, b.scale[0].expand_as(b.scale))) << b.node;
 }
 
 TEST(QuantizeModel, LowBitActivationsUseExactlyTheirCodes) {

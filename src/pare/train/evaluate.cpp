@@ -79,6 +79,7 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
   at::Tensor correct_per_class, count_per_class;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0, classes = 0;
+  bool sequence = false;  // [N, T, C] logits: no per-class accuracy
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t start = 0; start < n; start += options.batch_size) {
     const int64_t len = std::min(options.batch_size, n - start);
@@ -86,6 +87,7 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
     at::Tensor y = data.labels.narrow(0, start, len);
     at::Tensor logits = ex.run({{in_name, x}}, {out_name}).at(out_name).to(at::kFloat);
     const bool seq = logits.dim() == 3;
+    sequence = sequence || seq;
     std::tie(logits, y) = flatten_positions(logits, y, out_name);
     r.positions += y.size(0);
     if (!classes) {
@@ -115,7 +117,7 @@ EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOpt
   r.top1 = m ? 100.0 * top1 / m : 0;
   r.top5 = m ? 100.0 * top5 / m : 0;
   r.loss = m ? loss_sum / m : 0;
-  for (int64_t c = 0; m == n && c < classes; ++c) {
+  for (int64_t c = 0; !sequence && c < classes; ++c) {
     const int64_t cnt = count_per_class[c].item<int64_t>();
     r.per_class_top1.push_back(cnt ? 100.0 * correct_per_class[c].item<int64_t>() / cnt : 0.0);
   }
