@@ -263,6 +263,17 @@ const SafetensorsEntry& SafetensorsModel::entry(const std::string& name) const {
   return it->second.entry;
 }
 
+void SafetensorsModel::release(const std::string& name) const {
+  const SafetensorsEntry& e = entry(name);
+  const std::shared_ptr<const Shard>& shard = shards_[entries_.at(name).shard];
+  if (!shard->map) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(shard->data + shard->header.buffer + e.begin);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(shard->data + shard->header.buffer + e.end);
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;  // whole pages only
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 at::Tensor SafetensorsModel::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
   const SafetensorsDType* type = find_safetensors_dtype(e.dtype);

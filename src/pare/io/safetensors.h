@@ -45,6 +45,10 @@ class SafetensorsModel {
   // is private: writing into a view changes this process's copy of those pages, never the file.
   // Throws Error for dtypes libtorch 1.13 lacks (U16, U32, U64, F8_*, C64).
   at::Tensor tensor(const std::string& name) const;
+  // Drops the memory-mapped pages wholly inside the tensor's bytes from this process (madvise DONTNEED), so
+  // that layer-by-layer work keeps about one layer resident. Views stay valid: their pages are read from the
+  // file again when touched, but anything written into them is lost. No effect on data read from memory.
+  void release(const std::string& name) const;
   // tensor(name) as float32 (the same view when stored as F32).
   at::Tensor tensor_f32(const std::string& name) const;
   // The "__metadata__" map of the first file (an empty object when absent).

@@ -160,6 +160,24 @@ TEST_F(SafetensorsTest, TensorsAreViewsOfAPrivateMappingThatOutliveTheModel) {
   EXPECT_TRUE(at::equal(SafetensorsModel::open(path).tensor("w"), w));
 }
 
+// release() drops a tensor's pages; the view reads the file's values again (private writes are discarded).
+TEST_F(SafetensorsTest, ReleasedPagesAreReadAgainFromTheFile) {
+  const std::string path = (dir_ / "big.safetensors").string();
+  const at::Tensor w = at::arange(1 << 16, at::kFloat), small = at::arange(3, at::kFloat);
+  save_safetensors(path, {{"w", w}, {"small", small}});
+  const SafetensorsModel m = SafetensorsModel::open(path);
+  at::Tensor v = m.tensor("w");
+  v.fill_(-1.0f);
+  m.release("w");
+  m.release("small");  // smaller than a page: nothing to drop, still fine
+  // Only whole pages are dropped: the written values survive at most in the two partial pages at the ends.
+  const int64_t page_floats = ::sysconf(_SC_PAGESIZE) / 4;
+  EXPECT_GE((v == w).sum().item<int64_t>(), w.numel() - 2 * page_floats);
+  EXPECT_TRUE(at::equal(v.narrow(0, page_floats, w.numel() - 2 * page_floats),
+                        w.narrow(0, page_floats, w.numel() - 2 * page_floats)));
+  EXPECT_TRUE(at::equal(m.tensor("small"), small));
+}
+
 TEST_F(SafetensorsTest, HalfAndBFloat16ConvertAsLibtorchDoes) {
   at::manual_seed(5);
   const at::Tensor x = at::randn({257}) * 300;

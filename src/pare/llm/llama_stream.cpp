@@ -62,6 +62,7 @@ void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptio
     at::Tensor embed = fetch(m, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
     hidden = embed.index_select(0, ids.reshape({-1})).reshape({N, T, c.hidden_size});
   }
+  if (m.release) m.release("model.embed_tokens.weight");
   auto [cos, sin] = rope_tables(c, T);
   at::Tensor mask = causal_mask(T);
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
@@ -75,6 +76,9 @@ void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptio
               .at("hidden_out");
       hidden.narrow(0, s, n).copy_(out);
     }
+    if (m.release)
+      for (const auto& t : llama_tensors(c))
+        if (t.layer == layer) m.release(t.name);
     if (o.progress) o.progress(layer + 1, total);
   }
   at::Tensor norm = fetch(m, "model.norm.weight", {c.hidden_size});

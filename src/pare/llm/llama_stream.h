@@ -23,6 +23,8 @@ struct LlamaModel {
   WeightSource weights;
   std::string source;  // file or folder, for messages
   std::string format;  // "safetensors", "gguf", "pare", "graph"
+  // Optional: lets go of a weight's memory once a layer is done with it (memory-mapped pages).
+  std::function<void(const std::string& hf_name)> release;
 };
 
 // The weights of a graph built by llama_graph (e.g. trained or fake-quantized), as a WeightSource.

@@ -55,6 +55,9 @@ LlamaModel load_hf_folder(const std::string& dir) {
       throw Error("unsupported weight dtype").file(dir).tensor(t.name).expected("F32, F16 or BF16").got(dt);
   }
   m.weights = [st](const std::string& name) -> at::Tensor { return st->has(name) ? st->tensor(name) : at::Tensor(); };
+  m.release = [st](const std::string& name) {
+    if (st->has(name)) st->release(name);
+  };
   return m;
 }
 
