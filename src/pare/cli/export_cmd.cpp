@@ -29,7 +29,7 @@ Action add_export_command(CLI::App& app) {
   cmd->add_option("--name", *name, "general.name of the file (default: the model folder's name)");
   return [=]() {
     llm::LlamaModel m = llm::load_llama(*model);
-    const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer);
+    const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer, m.config.vocab_size);
     const io::GgmlType t = *io::ggml_type_from_name(*type);
     std::string general_name = *name;
     if (general_name.empty()) {

@@ -63,12 +63,7 @@ Action add_ppl_command(CLI::App& app) {
       tokenizer_used = "(token ids from " + *tokens + ")";
     } else {
       const data::TextSpec spec = llm::text_argument(*text);
-      const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer);
-      if (tok.size() != m.config.vocab_size)
-        throw Error("the tokenizer does not belong to this model")
-            .file(tok.source())
-            .expected(fmt::format("{} tokens (the model's vocab_size)", m.config.vocab_size))
-            .got(fmt::format("{} tokens", tok.size()));
+      const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer, m.config.vocab_size);
       llm::TokenStream ts = llm::load_token_stream(spec, tok);
       tokenizer_used = fmt::format("(tokenizer {}, {:.3f} tokens/word)", tok.source(), ts.tokens_per_word());
       ids = std::move(ts.ids);

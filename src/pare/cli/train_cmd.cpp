@@ -100,12 +100,7 @@ Action add_train_command(CLI::App& app) {
       if (data_opt->count() == 0)
         throw Error("training a Llama needs a text").hint("give --data brown:train (or text:FILE)");
       lm = llm::load_llama(a->model);
-      const llm::Tokenizer tok = llm::model_tokenizer(a->model);
-      if (tok.size() != lm->config.vocab_size)
-        throw Error("the tokenizer does not belong to this model")
-            .file(tok.source())
-            .expected(fmt::format("{} tokens (vocab_size)", lm->config.vocab_size))
-            .got(fmt::format("{} tokens", tok.size()));
+      const llm::Tokenizer tok = llm::model_tokenizer(a->model, "", lm->config.vocab_size);
       tokenizer_file = tok.source();
       if (a->ctx > lm->config.max_position_embeddings)
         throw Error("--ctx exceeds the model's max_position_embeddings")

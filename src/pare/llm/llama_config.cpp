@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-
 #include "pare/error.h"
+#include "pare/io/json_file.h"
 
 namespace pare::llm {
 namespace {
@@ -107,15 +106,7 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& j, const std::string& s
 }
 
 LlamaConfig LlamaConfig::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open the model config").file(path).hint("a Hugging Face model folder holds config.json");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("config is not valid JSON").file(path).got(e.what());
-  }
-  return from_json(j, path);
+  return from_json(io::read_json_file(path, "config", "a Hugging Face model folder holds config.json"), path);
 }
 
 nlohmann::json LlamaConfig::to_json() const {

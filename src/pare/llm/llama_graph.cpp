@@ -13,19 +13,10 @@
 namespace pare::llm {
 namespace {
 
-// Fetches a weight, checks its shape against the config and converts it to float32 in graph layout.
+// Graph layout: projections transposed to [in, out], as MatMul reads them.
 at::Tensor graph_weight(const WeightSource& w, const LlamaConfig& c, const std::string& name,
                         const std::vector<int64_t>& shape) {
-  at::Tensor t = w(name);
-  if (!t.defined()) throw Error("weight missing").tensor(name).hint("the model folder must hold every Llama tensor");
-  if (t.sizes().vec() != shape)
-    throw Error("weight shape does not match the config")
-        .tensor(name)
-        .expected(ir::shape_string(shape))
-        .got(ir::shape_string(t.sizes()))
-        .hint(fmt::format("config: hidden_size {}, intermediate_size {}, heads {}/{} (kv), vocab {}", c.hidden_size,
-                          c.intermediate_size, c.num_heads, c.num_kv_heads, c.vocab_size));
-  t = t.to(at::kFloat);
+  at::Tensor t = llama_weight(w, c, name, shape);
   return stored_transposed(name) ? t.t().contiguous() : t.contiguous();
 }
 
@@ -123,6 +114,28 @@ struct BlockBuilder {
 };
 
 }  // namespace
+
+at::Tensor llama_weight(const WeightSource& w, const LlamaConfig& c, const std::string& name,
+                        const std::vector<int64_t>& shape, const std::string& source) {
+  at::Tensor t = w(name);
+  if (!t.defined()) {
+    Error e("weight missing");
+    e.tensor(name).hint("the model must hold every Llama tensor");
+    if (!source.empty()) e.file(source);
+    throw e;
+  }
+  if (t.sizes().vec() != shape) {
+    Error e("weight shape does not match the config");
+    e.tensor(name)
+        .expected(ir::shape_string(shape))
+        .got(ir::shape_string(t.sizes()))
+        .hint(fmt::format("config: hidden_size {}, intermediate_size {}, heads {}/{} (kv), vocab {}", c.hidden_size,
+                          c.intermediate_size, c.num_heads, c.num_kv_heads, c.vocab_size));
+    if (!source.empty()) e.file(source);
+    throw e;
+  }
+  return t.to(at::kFloat);
+}
 
 bool stored_transposed(const std::string& name) {
   auto ends_with = [&](const std::string& s) {

@@ -38,6 +38,11 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaConfig& c, int64_t T);
 // Additive causal mask [T, T]: 0 on and below the diagonal, -inf above.
 at::Tensor causal_mask(int64_t T);
 
+// Weight `name` from `w` as float32 in Hugging Face layout; Error naming the tensor (and `source`, a file or
+// folder, when given) when it is missing or its shape is not `shape`.
+at::Tensor llama_weight(const WeightSource& w, const LlamaConfig& c, const std::string& name,
+                        const std::vector<int64_t>& shape, const std::string& source = "");
+
 // Whether the graph stores this Hugging Face tensor transposed (the projections and the head).
 bool stored_transposed(const std::string& hf_name);
 // The model's weights back in Hugging Face names and layout (e.g. after training), in config order.

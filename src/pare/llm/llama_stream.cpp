@@ -18,16 +18,8 @@ WeightSource graph_weight_source(const ir::Graph& g) {
 
 namespace {
 
-at::Tensor fetch(const LlamaModel& m, const std::string& name, std::vector<int64_t> shape) {
-  at::Tensor t = m.weights(name);
-  if (!t.defined()) throw Error("weight missing").tensor(name).file(m.source);
-  if (t.sizes().vec() != shape)
-    throw Error("weight shape does not match the config")
-        .tensor(name)
-        .file(m.source)
-        .expected(ir::shape_string(shape))
-        .got(ir::shape_string(t.sizes()));
-  return t.to(at::kFloat);
+at::Tensor fetch(const LlamaModel& m, const std::string& name, const std::vector<int64_t>& shape) {
+  return llama_weight(m.weights, m.config, name, shape, m.source);
 }
 
 // x / sqrt(mean(x^2) + eps) * w, as the graph's RMSNorm computes it.

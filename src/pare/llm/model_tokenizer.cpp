@@ -1,5 +1,7 @@
 #include "pare/llm/model_tokenizer.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 
 #include "pare/error.h"
@@ -9,7 +11,9 @@
 namespace pare::llm {
 namespace fs = std::filesystem;
 
-Tokenizer model_tokenizer(const std::string& model, const std::string& tokenizer_path) {
+namespace {
+
+Tokenizer find_tokenizer(const std::string& model, const std::string& tokenizer_path) {
   if (!tokenizer_path.empty()) return Tokenizer::load(tokenizer_path);
   if (fs::is_directory(model)) {
     const std::string sp = (fs::path(model) / "tokenizer.model").string();
@@ -20,6 +24,18 @@ Tokenizer model_tokenizer(const std::string& model, const std::string& tokenizer
   }
   if (io::is_gguf(model)) return Tokenizer::from_vocab(read_gguf_vocab(model), model);
   throw Error("no tokenizer for this model").file(model).hint("give --tokenizer FILE (a SentencePiece model)");
+}
+
+}  // namespace
+
+Tokenizer model_tokenizer(const std::string& model, const std::string& tokenizer_path, int64_t vocab_size) {
+  Tokenizer tok = find_tokenizer(model, tokenizer_path);
+  if (tok.size() != vocab_size)
+    throw Error("the tokenizer does not belong to this model")
+        .file(tok.source())
+        .expected(fmt::format("{} tokens (the model's vocab_size)", vocab_size))
+        .got(fmt::format("{} tokens", tok.size()));
+  return tok;
 }
 
 data::TextSpec text_argument(const std::string& arg) {

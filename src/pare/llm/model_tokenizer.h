@@ -2,6 +2,7 @@
 // tokenizer.model, else (a GGUF file) the vocabulary stored in the file. Every LLM command finds its
 // tokenizer and its text this way, so that they all tokenize a text the same way.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "pare/llm/token_stream.h"
@@ -9,8 +10,9 @@
 
 namespace pare::llm {
 
-// Error naming the model and what to give when no tokenizer can be found.
-Tokenizer model_tokenizer(const std::string& model, const std::string& tokenizer_path = "");
+// Error naming the model and what to give when no tokenizer can be found, or naming the tokenizer when its
+// size is not the model's `vocab_size` (it belongs to another model).
+Tokenizer model_tokenizer(const std::string& model, const std::string& tokenizer_path, int64_t vocab_size);
 
 // A text named on the command line: a spec (text:FILE, brown:heldout, ...) or a plain file path.
 data::TextSpec text_argument(const std::string& arg);

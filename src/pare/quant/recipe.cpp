@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <regex>
 #include <set>
 
 #include "pare/error.h"
+#include "pare/io/json_file.h"
 #include "pare/quant/observer.h"
 
 namespace pare::quant {
@@ -118,17 +118,7 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
   return r;
 }
 
-Recipe Recipe::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read recipe").file(path).hint("check the path");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("recipe is not valid JSON").file(path).got(e.what());
-  }
-  return from_json(j, path);
-}
+Recipe Recipe::load(const std::string& path) { return from_json(io::read_json_file(path, "recipe"), path); }
 
 nlohmann::json Recipe::to_json() const {
   nlohmann::json layers_json = nlohmann::json::array();
