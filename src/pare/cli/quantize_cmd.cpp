@@ -2,7 +2,10 @@
 // load -> fold -> calibrate -> quantize -> evaluate -> export, with a per-layer table and a summary.
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "pare/cli/command.h"
 #include "pare/data/dataset.h"
@@ -10,10 +13,15 @@
 #include "pare/exec/inference_setup.h"
 #include "pare/exec/threads.h"
 #include "pare/io/atomic_file.h"
+#include "pare/io/gguf.h"
+#include "pare/io/json_file.h"
 #include "pare/io/onnx_export.h"
 #include "pare/io/onnx_import.h"
 #include "pare/io/pare_package.h"
 #include "pare/ir/passes/fold_batchnorm.h"
+#include "pare/llm/llama_package.h"
+#include "pare/llm/llama_quantize.h"
+#include "pare/llm/model_loader.h"
 #include "pare/quant/qdq_export.h"
 #include "pare/quant/quantize_model.h"
 #include "pare/report/progress.h"
@@ -48,12 +56,84 @@ train::EvalResult evaluate_graph(ir::Graph g, const data::Dataset& d, const std:
   return r;
 }
 
+bool is_llm_input(const std::string& path) {
+  namespace fs = std::filesystem;
+  return fs::is_directory(path) || io::is_gguf(path) || llm::is_llama_package(path);
+}
+
+// `pare quantize LLAMA --wbits 4 --granularity group:128 --out FILE.pare`: streamed block by block,
+// resumable (llm/llama_quantize.h).
+int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
+  namespace fs = std::filesystem;
+  if (!a.calib.empty())
+    throw Error("Llama quantization with --method rtn takes no calibration data").hint("leave --calib out");
+  if (!a.eval.empty())
+    throw Error("--eval is for classifiers")
+        .hint("measure the result with: pare ppl OUT.pare --text brown:heldout --ref " + a.model);
+  llm::LlamaModel m = llm::load_llama(a.model);
+  if (a.dry_run) {
+    fmt::print("{:<44} {:>5} {:<12} {}\n", "weight", "wbits", "granularity", "note");
+    for (const auto& p : llm::plan_llama(m.config, recipe))
+      fmt::print("{:<44} {:>5} {:<12} {}\n", p.layer.weight, p.quantize ? std::to_string(p.weight_grid.bits) : "float",
+                 p.granularity.str(), p.reason);
+    return 0;
+  }
+  if (a.out.empty()) throw Error("no output file").hint("pass --out FILE.pare");
+  if (!ends_with(a.out, ".pare"))
+    throw Error("a quantized Llama is written as a .pare package").file(a.out).expected("a file name ending in .pare");
+  io::refuse_overwrite(a.out, {a.model});
+  if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
+  llm::LlamaQuantizeOptions o;
+  o.recipe = recipe;
+  o.out = a.out;
+  o.protected_inputs = {a.model};
+  o.metadata = {{"source", a.model}};
+  const fs::path tok = fs::path(a.model) / "tokenizer.model";
+  if (fs::is_directory(a.model) && fs::exists(tok)) {
+    std::ifstream in(tok, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    o.tokenizer = bytes.str();
+  }
+  std::unique_ptr<report::Progress> bar;
+  o.progress = [&](int64_t done, int64_t total) {
+    if (!bar) {
+      bar = std::make_unique<report::Progress>("quantize", total, a.quiet);
+      if (done > 0)
+        bar->message(fmt::format("resuming: {} of {} units already done in {}.partial", done, total, a.out));
+    }
+    bar->update(done, "embeddings, blocks, head");
+  };
+  const llm::LlamaQuantizeResult r = llm::quantize_llama(m, o);
+  if (bar) bar->finish();
+  fmt::print("{:<44} {:<16} {:<12} {:>10} {:>8}  {}\n", "weight", "grid", "granularity", "rel.error", "bits/w", "note");
+  for (const auto& w : r.weights)
+    fmt::print("{:<44} {:<16} {:<12} {:>10} {:>8.3f}  {}\n", w.name, w.grid, w.granularity,
+               w.quantized ? fmt::format("{:.2e}", w.relative_error) : "-", w.bits_per_weight, w.note);
+  fmt::print("\nweights    {:.3f} bits/weight over the quantized layers ({} weights)\n", r.quantized_bits_per_weight,
+             r.quantized_params);
+  fmt::print("file       {} bytes: {:.3f} bits/weight over all {} parameters (embeddings, head, norms, scales)\n",
+             r.file_bytes, r.file_bits_per_weight, r.params);
+  fmt::print(
+      "time       {:.1f} s{}\n", r.seconds,
+      r.resumed_units ? fmt::format(" ({} of {} units resumed from an earlier run)", r.resumed_units, r.units) : "");
+  fmt::print("wrote {}\n", a.out);
+  if (!a.json.empty()) {
+    nlohmann::json j = r.to_json();
+    j["model"] = a.model;
+    j["out"] = a.out;
+    j["recipe"] = recipe.to_json();
+    io::write_atomic(a.json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a.model, a.out});
+  }
+  return 0;
+}
+
 }  // namespace
 
 Action add_quantize_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model's weights and activations and export it");
   auto a = std::make_shared<QuantizeArgs>();
-  cmd->add_option("model", a->model, "ONNX model file")->required();
+  cmd->add_option("model", a->model, "ONNX model file, or a Llama (Hugging Face folder or .gguf)")->required();
   cmd->add_option("--out,-o", a->out,
                   "output: FILE.onnx (QDQ ONNX) or FILE.pare (package, any grid); none: evaluate only");
   cmd->add_option("--method", a->method, "quantization method: rtn");
@@ -94,7 +174,13 @@ Action add_quantize_command(CLI::App& app) {
     if (given("--act-granularity")) rj["activation_granularity"] = a->act_granularity;
     if (given("--exclude"))
       for (const auto& e : a->exclude) rj["exclude"].push_back(e);
+    const bool llm_input = is_llm_input(a->model);
+    // A Llama is quantized weights-only unless asked otherwise (and then refused with a reason).
+    if (llm_input && !given("--abits") &&
+        (a->recipe.empty() || !io::read_json_file(a->recipe, "recipe", "").contains("abits")))
+      rj["abits"] = 0;
     recipe = quant::Recipe::from_json(rj, a->recipe);
+    if (llm_input) return quantize_llm(*a, recipe);
 
     if (!a->dry_run && a->out.empty() && a->eval.empty())
       throw Error("nothing to do: no --out and no --eval")

@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 namespace pare::exec {
@@ -14,7 +15,7 @@ int set_threads(int n) {
   // Looked up at run time: libtorch may be built on another BLAS (MKL, reference BLAS), where there is
   // nothing to limit and no symbol to link against.
   using SetThreads = void (*)(int);
-  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(1);
+  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(std::getenv("PARE_BLAS_THREADS") ? std::atoi(std::getenv("PARE_BLAS_THREADS")) : 1);
   return at::get_num_threads();
 }
 

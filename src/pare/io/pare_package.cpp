@@ -4,7 +4,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdint>
 #include <cstring>
@@ -14,43 +13,11 @@
 
 #include "pare/error.h"
 #include "pare/io/atomic_file.h"
-#include "pare/io/bit_packing.h"
 #include "pare/io/onnx_export.h"
 #include "pare/io/onnx_import.h"
+#include "pare/io/package_format.h"
 
 namespace pare::io {
-
-namespace {
-
-constexpr char kMagic[8] = {'P', 'A', 'R', 'E', 'P', 'K', 'G', '\0'};
-constexpr size_t kPrefix = 24, kAlign = 64;
-
-uint32_t crc(const uint8_t* p, size_t n) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // zlib takes uInt lengths
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    c = crc32(c, p, chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(c);
-}
-
-std::string tensor_bytes(const at::Tensor& t) {
-  const at::Tensor c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-}
-
-nlohmann::json grid_json(const quant::Grid& g) {
-  static const char* kinds[] = {"uniform", "power", "ternary", "codebook"};
-  return {{"kind", kinds[static_cast<int>(g.kind)]},
-          {"bits", g.bits},
-          {"signed", g.is_signed},
-          {"symmetric", g.symmetric},
-          {"exponent", g.exponent}};
-}
-
-}  // namespace
 
 void save_package(const std::string& path, const ir::Graph& graph, const std::vector<quant::QuantizedLayer>& layers,
                   const nlohmann::json& metadata, const std::vector<std::string>& protected_inputs) {
@@ -65,31 +32,10 @@ void save_package(const std::string& path, const ir::Graph& graph, const std::ve
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
     if (!l.plan.quantize) continue;
-    const quant::QuantizedTensor& q = l.weight;
-    const std::string key = "q" + std::to_string(i);
-    nlohmann::json e{{"node", l.plan.layer.node},
-                     {"weight", l.plan.layer.weight},
-                     {"weight_input", l.plan.layer.weight_input},
-                     {"out_axis", q.out_axis},
-                     {"shape", q.shape},
-                     {"granularity", q.granularity.str()},
-                     {"grid", grid_json(q.grid)},
-                     {"scale_bits", q.scale_bits}};
-    blobs.emplace_back(key + ".codes", pack_bits(q.codes.to(at::kInt) - q.grid.qmin(), q.grid.bits));
-    e["codes"] = key + ".codes";
-    blobs.emplace_back(key + ".scales", tensor_bytes(q.scales.to(q.scale_bits == 16 ? at::kHalf : at::kFloat)));
-    e["scales"] = key + ".scales";
-    e["scales_shape"] = q.scales.sizes().vec();
-    if (q.zero_points.defined()) {
-      blobs.emplace_back(key + ".zero_points", tensor_bytes(q.zero_points.to(at::kShort)));
-      e["zero_points"] = key + ".zero_points";
-    } else {
-      e["zero_points"] = nullptr;
-    }
-    if (q.grid.kind == quant::GridKind::Codebook) {
-      blobs.emplace_back(key + ".table", tensor_bytes(q.grid.table.to(at::kFloat)));
-      e["grid"]["table"] = key + ".table";
-    }
+    nlohmann::json e = quantized_entry(l.weight, "q" + std::to_string(i), blobs);
+    e["node"] = l.plan.layer.node;
+    e["weight"] = l.plan.layer.weight;
+    e["weight_input"] = l.plan.layer.weight_input;
     quantized.push_back(e);
     // The float weight is left out when only quantized layers read it (a scalar placeholder keeps the
     // ONNX graph well formed); it stays when a float layer reads it too.
@@ -101,159 +47,25 @@ void save_package(const std::string& path, const ir::Graph& graph, const std::ve
   std::string onnx_bytes;
   if (!graph_to_model(stored).SerializeToString(&onnx_bytes))
     throw Error("cannot serialize the model graph").file(path);
-  blobs.insert(blobs.begin(), {"graph", std::move(onnx_bytes)});
-
+  std::vector<BlobSource> sources;
+  sources.push_back(memory_blob("graph", std::move(onnx_bytes)));
+  for (auto& [name, bytes] : blobs) sources.push_back(memory_blob(name, std::move(bytes)));
   nlohmann::json header{
       {"format", "pare"},     {"version", kPackageVersion}, {"producer", std::string("pare ") + PARE_VERSION},
       {"metadata", metadata}, {"graph", "graph"},           {"quantized", quantized}};
-  // Offsets depend on the header's length, which depends on the offsets' digits: iterate until stable.
-  nlohmann::json table;
-  std::string text;
-  size_t start = 0;
-  for (int round = 0; round < 4; ++round) {
-    size_t offset = (kPrefix + text.size() + kAlign - 1) / kAlign * kAlign;
-    start = offset;
-    table = nlohmann::json::object();
-    for (const auto& [name, bytes] : blobs) {
-      table[name] = {{"offset", offset},
-                     {"bytes", bytes.size()},
-                     {"crc32", crc(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())}};
-      offset = (offset + bytes.size() + kAlign - 1) / kAlign * kAlign;
-    }
-    header["blobs"] = table;
-    const std::string next = header.dump();
-    if (next.size() == text.size()) break;
-    text = next;
-  }
-  text = header.dump();
-  PARE_ASSERT((kPrefix + text.size() + kAlign - 1) / kAlign * kAlign == start, "package header size did not settle");
-
-  write_atomic(
-      path,
-      [&](std::ostream& out) {
-        out.write(kMagic, 8);
-        const uint32_t version = kPackageVersion;
-        const uint32_t hcrc = crc(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-        const uint64_t hlen = text.size();
-        out.write(reinterpret_cast<const char*>(&version), 4);
-        out.write(reinterpret_cast<const char*>(&hcrc), 4);
-        out.write(reinterpret_cast<const char*>(&hlen), 8);
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-        size_t pos = kPrefix + text.size();
-        for (const auto& [name, bytes] : blobs) {
-          const size_t offset = table[name]["offset"].get<size_t>();
-          const std::string pad(offset - pos, '\0');
-          out.write(pad.data(), static_cast<std::streamsize>(pad.size()));
-          out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-          pos = offset + bytes.size();
-        }
-      },
-      protected_inputs);
+  write_package(path, std::move(header), sources, protected_inputs);
 }
-
-namespace {
-
-struct Reader {
-  const uint8_t* data;
-  size_t size;
-  std::string context;
-  bool verify;
-  nlohmann::json header;
-
-  [[noreturn]] void fail(const std::string& what, const std::string& hint = "") const {
-    Error e(what);
-    e.file(context);
-    e.hint(hint.empty() ? "the package is damaged or was not written by pare; write it again with pare quantize"
-                        : hint);
-    throw e;
-  }
-
-  // A JSON integer in [lo, hi]. nlohmann's get<int>() casts a float such as 1e99 without a check (undefined
-  // behaviour) and wraps large integers, so every number the reader uses goes through here.
-  int64_t integer(const nlohmann::json& j, const std::string& what, int64_t lo = INT32_MIN,
-                  int64_t hi = INT32_MAX) const {
-    if (!j.is_number_integer()) fail(what + " is not an integer (got " + j.dump() + ")");
-    if ((j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) || j.get<int64_t>() < lo ||
-        j.get<int64_t>() > hi)
-      fail(what + " is out of range (got " + j.dump() + ")");
-    return j.get<int64_t>();
-  }
-  std::vector<int64_t> integers(const nlohmann::json& j, const std::string& what) const {
-    if (!j.is_array()) fail(what + " is not an array of integers");
-    std::vector<int64_t> v;
-    for (const auto& x : j) v.push_back(integer(x, what, INT64_MIN, INT64_MAX));
-    return v;
-  }
-
-  // The bytes of blob `name`, checked against its recorded size, alignment and CRC.
-  std::pair<const uint8_t*, size_t> blob(const nlohmann::json& name_json) const {
-    if (!name_json.is_string()) fail("package header names a blob with a non-string");
-    const std::string name = name_json.get<std::string>();
-    const auto& blobs = header.at("blobs");
-    if (!blobs.contains(name)) fail("package header refers to a missing blob '" + name + "'");
-    const auto& b = blobs.at(name);
-    const uint64_t offset = integer(b.at("offset"), "offset of blob '" + name + "'", 0, INT64_MAX),
-                   bytes = integer(b.at("bytes"), "size of blob '" + name + "'", 0, INT64_MAX);
-    if (offset % kAlign != 0) fail("blob '" + name + "' is not 64-byte aligned");
-    if (offset > size || bytes > size - offset) fail("blob '" + name + "' runs past the end of the file (truncated?)");
-    if (verify && crc(data + offset, bytes) != integer(b.at("crc32"), "crc32 of blob '" + name + "'", 0, UINT32_MAX))
-      fail("blob '" + name + "' fails its checksum");
-    return {data + offset, static_cast<size_t>(bytes)};
-  }
-};
-
-int64_t product(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || (d > 0 && n > (int64_t{1} << 40) / d)) return -1;
-    n *= d;
-  }
-  return n;
-}
-
-quant::Grid grid_from_json(const nlohmann::json& j, const Reader& r, const std::string& weight) {
-  const std::string kind = j.at("kind").get<std::string>();
-  const auto bits = [&] { return static_cast<int>(r.integer(j.at("bits"), "grid bits of '" + weight + "'")); };
-  quant::Grid g;
-  if (kind == "uniform") {
-    g = quant::Grid::uniform(bits(), j.at("symmetric").get<bool>(), j.at("signed").get<bool>());
-  } else if (kind == "power") {
-    g = quant::Grid::power(bits(), j.at("exponent").get<double>());
-  } else if (kind == "ternary") {
-    g = quant::Grid::ternary();
-  } else if (kind == "codebook") {
-    auto [p, n] = r.blob(j.at("table"));
-    if (n % 4 != 0 || n == 0) r.fail("codebook table has a size that is not a whole number of floats");
-    at::Tensor t = at::empty({static_cast<int64_t>(n / 4)}, at::kFloat);
-    std::memcpy(t.data_ptr(), p, n);
-    g = quant::Grid::codebook(t);
-  } else {
-    r.fail("unknown grid kind '" + kind + "'", "this package may come from a newer pare");
-  }
-  g.validate("package grid");
-  return g;
-}
-
-}  // namespace
 
 Package package_from_bytes(const uint8_t* data, size_t size, const std::string& context, bool verify_checksums) {
-  Reader r{data, size, context, verify_checksums, {}};
-  if (size < kPrefix || std::memcmp(data, kMagic, 8) != 0)
-    r.fail("not a .pare package (bad magic)", "pass an ONNX file or a package written by pare quantize");
-  uint32_t version, hcrc;
-  uint64_t hlen;
-  std::memcpy(&version, data + 8, 4);
-  std::memcpy(&hcrc, data + 12, 4);
-  std::memcpy(&hlen, data + 16, 8);
-  if (version != kPackageVersion)
-    r.fail("unsupported package version " + std::to_string(version), "this pare reads version 1; upgrade pare");
-  if (hlen > size - kPrefix) r.fail("package header runs past the end of the file (truncated?)");
-  if (verify_checksums && crc(data + kPrefix, hlen) != hcrc) r.fail("package header fails its checksum");
+  PackageReader r{data, size, context, verify_checksums, {}};
+  r.open();
   Package pkg;
   pkg.file_bytes = static_cast<int64_t>(size);
   try {
-    r.header = nlohmann::json::parse(data + kPrefix, data + kPrefix + hlen);
-    if (!r.header.is_object() || r.header.value("format", "") != "pare") r.fail("package header is not a pare header");
+    if (!r.header.contains("graph"))
+      r.fail("package holds no graph", r.header.contains("llama")
+                                           ? "it is a quantized Llama: use pare ppl (or pare export) on it"
+                                           : "write it again with pare quantize");
     auto [gp, gn] = r.blob(r.header.at("graph"));
     // A package is self-contained: pare writes every tensor inline. External-data references are looked
     // up in a folder that does not exist, so a crafted package cannot make pare read other files.
@@ -274,49 +86,7 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
         r.fail("quantized weight '" + l.plan.layer.weight + "' is not an initializer input of node '" +
                l.plan.layer.node + "'");
       l.plan.layer.op_type = node.op_type;
-      quant::QuantizedTensor& q = l.weight;
-      const std::string& w = l.plan.layer.weight;
-      q.grid = grid_from_json(e.at("grid"), r, w);
-      q.granularity = quant::Granularity::parse(e.at("granularity").get<std::string>());
-      q.shape = r.integers(e.at("shape"), "shape of '" + w + "'");
-      q.out_axis = r.integer(e.at("out_axis"), "out_axis of '" + w + "'");
-      q.scale_bits = static_cast<int>(r.integer(e.at("scale_bits"), "scale_bits of '" + w + "'"));
-      const int64_t numel = product(q.shape);
-      if (numel <= 0 || q.shape.size() > 8) r.fail("quantized weight '" + l.plan.layer.weight + "' has a bad shape");
-      if (q.shape.size() > 1 && (q.out_axis < 0 || q.out_axis >= static_cast<int64_t>(q.shape.size())))
-        r.fail("quantized weight '" + l.plan.layer.weight + "' has a bad output axis");
-      if (q.scale_bits != 16 && q.scale_bits != 32) r.fail("scale_bits must be 16 or 32");
-      const int64_t o = q.shape.size() <= 1 ? numel : q.shape[q.out_axis], red = numel / o;
-      auto [cp, cn] = r.blob(e.at("codes"));
-      if (static_cast<int64_t>(cn) != packed_bytes(numel, q.grid.bits))
-        r.fail("codes of '" + l.plan.layer.weight + "' have the wrong size");
-      q.codes = (unpack_bits(cp, numel, q.grid.bits) + static_cast<int16_t>(q.grid.qmin())).reshape({o, red});
-      if ((q.codes > q.grid.qmax()).any().item<bool>())
-        r.fail("codes of '" + l.plan.layer.weight + "' are out of range");
-      const std::vector<int64_t> sshape = quant::scale_shape(o, red, q.granularity);
-      if (r.integers(e.at("scales_shape"), "scales_shape of '" + w + "'") != sshape)
-        r.fail("scales of '" + l.plan.layer.weight + "' do not match its granularity");
-      auto [sp, sn] = r.blob(e.at("scales"));
-      const at::ScalarType st = q.scale_bits == 16 ? at::kHalf : at::kFloat;
-      const int64_t scount = product(sshape);
-      if (static_cast<int64_t>(sn) != scount * (q.scale_bits / 8))
-        r.fail("scales of '" + l.plan.layer.weight + "' have the wrong size");
-      at::Tensor s = at::empty(sshape, st);
-      std::memcpy(s.data_ptr(), sp, sn);
-      q.scales = s.to(at::kFloat);
-      if (!at::isfinite(q.scales).all().item<bool>() || (q.scales < 0).any().item<bool>())
-        r.fail("scales of '" + l.plan.layer.weight + "' are negative, NaN or Inf");
-      if (!e.at("zero_points").is_null()) {
-        if (!q.grid.has_zero_point()) r.fail("zero points stored for a grid without them");
-        auto [zp, zn] = r.blob(e.at("zero_points"));
-        if (static_cast<int64_t>(zn) != scount * 2)
-          r.fail("zero points of '" + l.plan.layer.weight + "' have the wrong size");
-        at::Tensor z = at::empty(sshape, at::kShort);
-        std::memcpy(z.data_ptr(), zp, zn);
-        q.zero_points = z;
-      } else if (q.grid.has_zero_point()) {
-        r.fail("zero points missing for '" + l.plan.layer.weight + "'");
-      }
+      l.weight = read_quantized_entry(e, r, l.plan.layer.weight);
       pkg.layers.push_back(std::move(l));
     }
   } catch (const nlohmann::json::exception& ex) {
@@ -352,7 +122,7 @@ Package load_package(const std::string& path) {
 bool is_package(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[8] = {};
-  return in.read(magic, 8) && std::memcmp(magic, kMagic, 8) == 0;
+  return in.read(magic, 8) && std::memcmp(magic, kPackageMagic, 8) == 0;
 }
 
 ir::Graph load_model(const std::string& path) {

@@ -24,12 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "pare/io/package_format.h"
 #include "pare/ir/graph.h"
 #include "pare/quant/weight_pass.h"
 
 namespace pare::io {
-
-constexpr uint32_t kPackageVersion = 1;
 
 struct Package {
   ir::Graph graph;                            // runnable: quantized weights dequantized in place

@@ -9,8 +9,10 @@
 #include "pare/error.h"
 #include "pare/io/atomic_file.h"
 #include "pare/io/gguf.h"
+#include "pare/io/pare_package.h"
 #include "pare/io/safetensors.h"
 #include "pare/llm/gguf_llama.h"
+#include "pare/llm/llama_package.h"
 
 namespace pare::llm {
 namespace fs = std::filesystem;
@@ -67,6 +69,7 @@ LlamaModel load_llama(const std::string& path) {
   if (!fs::exists(path)) throw Error("no such model file or folder").file(path);
   if (fs::is_directory(path)) return load_hf_folder(path);
   if (io::is_gguf(path)) return load_llama_gguf(path);
+  if (io::is_package(path)) return load_llama_package(path);
   throw Error("not a Llama model pare can read")
       .file(path)
       .expected("a Hugging Face folder (config.json + *.safetensors), a .gguf file or a .pare package");

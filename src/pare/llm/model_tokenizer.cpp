@@ -6,7 +6,9 @@
 
 #include "pare/error.h"
 #include "pare/io/gguf.h"
+#include "pare/io/pare_package.h"
 #include "pare/llm/gguf_llama.h"
+#include "pare/llm/llama_package.h"
 
 namespace pare::llm {
 namespace fs = std::filesystem;
@@ -23,6 +25,12 @@ Tokenizer find_tokenizer(const std::string& model, const std::string& tokenizer_
         .hint("give --tokenizer FILE (a SentencePiece model), or --tokens FILE.npy of token ids");
   }
   if (io::is_gguf(model)) return Tokenizer::from_vocab(read_gguf_vocab(model), model);
+  if (io::is_package(model)) {
+    if (auto bytes = llama_package_tokenizer(model)) return Tokenizer::from_model_bytes(*bytes, model);
+    throw Error("the package stores no tokenizer")
+        .file(model)
+        .hint("give --tokenizer FILE (the source model's tokenizer.model), or --tokens FILE.npy of token ids");
+  }
   throw Error("no tokenizer for this model").file(model).hint("give --tokenizer FILE (a SentencePiece model)");
 }
 

@@ -25,14 +25,19 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path) {
-  auto impl = std::make_unique<Impl>();
-  impl->source = path;
   // pare's reader first: it names the file and the problem, and it sees every piece type.
-  impl->vocab = read_sentencepiece_model(path).vocab;
+  read_sentencepiece_model(path);
   std::ifstream f(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << f.rdbuf();
-  impl->sp = SentencePiece::load(bytes.str(), path);
+  return from_model_bytes(bytes.str(), path);
+}
+
+Tokenizer Tokenizer::from_model_bytes(const std::string& bytes, const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->source = path;
+  impl->vocab = parse_sentencepiece_model(bytes, path).vocab;
+  impl->sp = SentencePiece::load(bytes, path);
   const Vocab& v = impl->vocab;
   const SentencePiece& sp = *impl->sp;
   if (sp.size != v.size() || sp.unk_id != v.unk_id || sp.bos_id != v.bos_id || sp.eos_id != v.eos_id)

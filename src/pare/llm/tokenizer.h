@@ -20,6 +20,8 @@ class Tokenizer {
  public:
   // Error naming the file with a hint when it is missing or not a SentencePiece model.
   static Tokenizer load(const std::string& path);
+  // The bytes of a tokenizer.model (e.g. stored in a .pare package); `source` names it in messages.
+  static Tokenizer from_model_bytes(const std::string& bytes, const std::string& source);
   // Error when the vocabulary is inconsistent (duplicate pieces, bad byte pieces, ids out of range).
   static Tokenizer from_vocab(Vocab vocab, std::string source = "vocabulary");
 

@@ -149,44 +149,49 @@ std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& r) {
     throw Error("the model has no quantizable layer")
         .expected("Conv, ConvTranspose, Gemm or MatMul nodes with a constant (initializer) weight")
         .hint("weights computed at run time, or stored behind Constant nodes, are not found; pare info lists the ops");
-  const int first = 0, last = static_cast<int>(found.size()) - 1;
   std::vector<LayerPlan> plans;
-  for (size_t i = 0; i < found.size(); ++i) {
-    LayerPlan p;
-    p.layer = found[i];
-    int wbits = r.wbits, abits = r.abits;
-    std::string gran = r.granularity;
-    const bool edge = static_cast<int>(i) == first || static_cast<int>(i) == last;
-    if (edge && r.first_last == "int8") {
-      wbits = 8;
-      abits = abits ? 8 : 0;
-      p.reason = i == 0 ? "first layer" : "last layer";
-    } else if (edge && r.first_last == "float") {
-      p.quantize = false;
-      p.reason = i == 0 ? "first layer" : "last layer";
-    }
-    for (size_t k = 0; k < r.layers.size(); ++k) {
-      const LayerRule& rule = r.layers[k];
-      if (!matches(std::regex(rule.match), p.layer)) continue;
-      if (rule.wbits) wbits = *rule.wbits;
-      if (rule.abits) abits = *rule.abits;
-      if (rule.granularity) gran = *rule.granularity;
-      p.quantize = true;
-      p.reason = fmt::format("rule {} ({})", k + 1, rule.match);
-    }
-    for (const auto& e : r.exclude)
-      if (matches(std::regex(e), p.layer)) {
-        p.quantize = false;
-        p.reason = "excluded (" + e + ")";
-      }
-    p.weight_grid = Grid::uniform(wbits, r.weight_symmetric, true);
-    p.granularity = Granularity::parse(gran);
-    p.weight_scale.method = parse_scale_method(r.weight_scale);
-    // Group scales are stored as float16, as llama.cpp and ONNX Runtime's blockwise formats do.
-    if (p.granularity.kind == Granularity::Kind::Group) p.weight_scale.scale_bits = 16;
-    p.abits = p.layer.activation_input < 0 ? 0 : abits;
-    plans.push_back(p);
+  for (size_t i = 0; i < found.size(); ++i) plans.push_back(plan_layer(r, found[i], i == 0, i + 1 == found.size()));
+  check_recipe_patterns(r, found);
+  return plans;
+}
+
+LayerPlan plan_layer(const Recipe& r, const QuantizableLayer& layer, bool first, bool last) {
+  LayerPlan p;
+  p.layer = layer;
+  int wbits = r.wbits, abits = r.abits;
+  std::string gran = r.granularity;
+  if ((first || last) && r.first_last == "int8") {
+    wbits = 8;
+    abits = abits ? 8 : 0;
+    p.reason = first ? "first layer" : "last layer";
+  } else if ((first || last) && r.first_last == "float") {
+    p.quantize = false;
+    p.reason = first ? "first layer" : "last layer";
   }
+  for (size_t k = 0; k < r.layers.size(); ++k) {
+    const LayerRule& rule = r.layers[k];
+    if (!matches(std::regex(rule.match), p.layer)) continue;
+    if (rule.wbits) wbits = *rule.wbits;
+    if (rule.abits) abits = *rule.abits;
+    if (rule.granularity) gran = *rule.granularity;
+    p.quantize = true;
+    p.reason = fmt::format("rule {} ({})", k + 1, rule.match);
+  }
+  for (const auto& e : r.exclude)
+    if (matches(std::regex(e), p.layer)) {
+      p.quantize = false;
+      p.reason = "excluded (" + e + ")";
+    }
+  p.weight_grid = Grid::uniform(wbits, r.weight_symmetric, true);
+  p.granularity = Granularity::parse(gran);
+  p.weight_scale.method = parse_scale_method(r.weight_scale);
+  // Group scales are stored as float16, as llama.cpp and ONNX Runtime's blockwise formats do.
+  if (p.granularity.kind == Granularity::Kind::Group) p.weight_scale.scale_bits = 16;
+  p.abits = p.layer.activation_input < 0 ? 0 : abits;
+  return p;
+}
+
+void check_recipe_patterns(const Recipe& r, const std::vector<QuantizableLayer>& found) {
   // A pattern that names nothing is almost always a typo: say so instead of silently doing nothing.
   auto check_used = [&](const std::string& pattern, const std::string& what) {
     const std::regex re(pattern);
@@ -201,7 +206,6 @@ std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& r) {
   };
   for (const auto& l : r.layers) check_used(l.match, "layer rule");
   for (const auto& e : r.exclude) check_used(e, "exclusion");
-  return plans;
 }
 
 }  // namespace pare::quant

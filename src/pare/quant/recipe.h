@@ -70,4 +70,10 @@ struct LayerPlan {
 // exclusion that matches no quantizable layer, bits outside 2..8, or a graph with no quantizable layer.
 std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& recipe);
 
+// One layer's plan under `recipe`; `first`/`last`: whether it is the model's first or last quantizable layer
+// (for first_last). plan_layers is this over a graph's layers, plus check_recipe_patterns.
+LayerPlan plan_layer(const Recipe& recipe, const QuantizableLayer& layer, bool first, bool last);
+// Throws Error when a layer rule or exclusion of `recipe` matches none of `layers` (almost always a typo).
+void check_recipe_patterns(const Recipe& recipe, const std::vector<QuantizableLayer>& layers);
+
 }  // namespace pare::quant

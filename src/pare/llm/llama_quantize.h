@@ -1,0 +1,60 @@
+// Weight quantization of a Llama, streamed: the model is read one unit at a time (the embeddings, each
+// decoder block, the final norm and head) from its memory-mapped weights, quantized, written to a work
+// folder OUT.partial/ and released, so peak memory is about one block's weights whatever the model's size.
+// Each finished unit is kept on disk (unit-NNNN.bin, then unit-NNNN.json as the mark that it is complete):
+// an interrupted run started again with the same settings resumes after the last finished unit. The
+// package (llama_package.h) is assembled from the units at the end, and the work folder removed.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pare/llm/llama_stream.h"
+#include "pare/quant/recipe.h"
+
+namespace pare::llm {
+
+struct LlamaQuantizeOptions {
+  quant::Recipe recipe;  // method rtn, weights only (abits 0); rules and exclusions match Hugging Face names
+  std::string out;       // FILE.pare
+  std::vector<std::string> protected_inputs;
+  std::optional<std::string> tokenizer;  // tokenizer.model bytes to store in the package
+  nlohmann::json metadata = nlohmann::json::object();
+  // (units finished, units in all); called once at the start with the units found finished on disk.
+  std::function<void(int64_t, int64_t)> progress;
+  int64_t stop_after_units = -1;  // tests: throw after this many units were written by this run
+};
+
+struct LlamaQuantizedWeight {
+  std::string name;
+  bool quantized = false;
+  std::string grid;         // "int4 symmetric"; "float16"/"float32" for float tensors
+  std::string granularity;  // "group:128"; "-" for float tensors
+  int64_t numel = 0;
+  double bits_per_weight = 0;  // storage, scales and zero points included
+  double relative_error = 0;   // ||W - Q(W)||^2 / ||W||^2
+  std::string note;
+};
+
+struct LlamaQuantizeResult {
+  std::vector<LlamaQuantizedWeight> weights;  // in config order
+  int64_t units = 0, resumed_units = 0;
+  int64_t params = 0, quantized_params = 0, file_bytes = 0;
+  double quantized_bits_per_weight = 0;  // over the quantized (linear) weights alone
+  double file_bits_per_weight = 0;       // the whole file (embeddings, head, norms, scales, header) per parameter
+  double seconds = 0;
+  nlohmann::json to_json() const;
+};
+
+// Errors before any work: a recipe that is not weights-only RTN, a pattern matching no weight, a work
+// folder left by a run with other settings.
+LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptions& o);
+
+// The weights quantize_llama quantizes under `recipe`, as quantizable layers named by their Hugging Face
+// names (node = weight = name), and their plans.
+std::vector<quant::LayerPlan> plan_llama(const LlamaConfig& c, const quant::Recipe& recipe);
+
+}  // namespace pare::llm

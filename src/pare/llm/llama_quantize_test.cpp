@@ -1,0 +1,171 @@
+// Streamed Llama quantization to a .pare package: what the package holds, that perplexity runs on it,
+// and that an interrupted run resumes to the same bytes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pare/error.h"
+#include "pare/llm/llama_package.h"
+#include "pare/llm/llama_quantize.h"
+#include "pare/llm/model_loader.h"
+#include "pare/llm/perplexity.h"
+#include "pare/quant/quantized_tensor.h"
+
+namespace pare::llm {
+namespace {
+namespace fs = std::filesystem;
+
+struct Folder {
+  fs::path dir;
+  explicit Folder(const std::string& name) : dir(fs::temp_directory_path() / name) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Folder() { fs::remove_all(dir); }
+  std::string operator/(const std::string& f) const { return (dir / f).string(); }
+};
+
+// A random test-preset model written as a Hugging Face folder (fp16).
+std::string write_model(const Folder& f) {
+  const LlamaConfig c = LlamaConfig::preset("test");
+  const WeightSource w = random_weights(c, 7);
+  std::vector<std::pair<std::string, at::Tensor>> weights;
+  for (const auto& t : llama_tensors(c)) weights.emplace_back(t.name, w(t.name));
+  save_llama_folder(f / "model", c, weights, at::kHalf);
+  return f / "model";
+}
+
+quant::Recipe w4g32() {
+  quant::Recipe r;
+  r.wbits = 4;
+  r.abits = 0;
+  r.granularity = "group:32";
+  return r;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(LlamaQuantize, PackageHoldsTheRoundedWeightsAndRuns) {
+  Folder f("pare_llama_quantize_test1");
+  const LlamaModel src = load_llama(write_model(f));
+  LlamaQuantizeOptions o;
+  o.recipe = w4g32();
+  o.out = f / "q.pare";
+  const LlamaQuantizeResult r = quantize_llama(src, o);
+  EXPECT_EQ(r.units, src.config.num_layers + 2);
+  EXPECT_EQ(r.resumed_units, 0);
+  EXPECT_FALSE(fs::exists(o.out + ".partial"));  // removed once the package is complete
+  // int4 codes + one float16 scale per 32 weights.
+  EXPECT_DOUBLE_EQ(r.quantized_bits_per_weight, 4.0 + 16.0 / 32.0);
+  EXPECT_GT(r.file_bits_per_weight, r.quantized_bits_per_weight);  // embeddings and head stay float16
+
+  ASSERT_TRUE(is_llama_package(o.out));
+  const LlamaModel q = load_llama(o.out);
+  EXPECT_EQ(q.format, "pare");
+  quant::WeightQuantOptions wo;
+  wo.grid = quant::Grid::uniform(4);
+  wo.granularity = quant::Granularity::group(32);
+  wo.scale.scale_bits = 16;
+  int quantized = 0;
+  for (const auto& t : llama_tensors(src.config)) {
+    const at::Tensor w = src.weights(t.name).to(at::kFloat), got = q.weights(t.name).to(at::kFloat);
+    if (t.name.find("_proj.weight") != std::string::npos) {
+      EXPECT_TRUE(at::equal(got, quant::quantize_weight(w, 0, wo, t.name).dequantize())) << t.name;
+      EXPECT_FALSE(at::equal(got, w)) << t.name;
+      ++quantized;
+    } else {
+      EXPECT_TRUE(at::equal(got, w)) << t.name;  // float16 source kept exactly
+    }
+  }
+  EXPECT_EQ(quantized, 7 * src.config.num_layers);
+
+  // Perplexity on the package equals perplexity of the same dequantized weights held in memory.
+  LlamaModel mem = q;
+  std::map<std::string, at::Tensor> held;
+  for (const auto& t : llama_tensors(src.config)) held[t.name] = q.weights(t.name);
+  mem.weights = [held](const std::string& n) { return held.count(n) ? held.at(n) : at::Tensor(); };
+  mem.release = nullptr;
+  std::vector<int32_t> tokens(600);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 37 + i / 7) % 256);
+  const PplWindows win = make_windows(tokens, 64, PplProtocol::Windows, 1);
+  EXPECT_EQ(perplexity(q, win).perplexity, perplexity(mem, win).perplexity);
+  EXPECT_NE(perplexity(q, win).perplexity, perplexity(src, win).perplexity);
+}
+
+TEST(LlamaQuantize, InterruptedRunResumesToTheSameBytes) {
+  Folder f("pare_llama_quantize_test2");
+  const LlamaModel src = load_llama(write_model(f));
+  LlamaQuantizeOptions o;
+  o.recipe = w4g32();
+  o.out = f / "whole.pare";
+  quantize_llama(src, o);
+
+  o.out = f / "resumed.pare";
+  o.stop_after_units = 2;
+  EXPECT_THROW(quantize_llama(src, o), Error);
+  EXPECT_FALSE(fs::exists(o.out));
+  EXPECT_TRUE(fs::exists(o.out + ".partial/unit-0001.json"));
+  EXPECT_FALSE(fs::exists(o.out + ".partial/unit-0002.json"));
+  o.stop_after_units = -1;
+  int64_t first_progress = -1;
+  o.progress = [&](int64_t done, int64_t) {
+    if (first_progress < 0) first_progress = done;
+  };
+  const LlamaQuantizeResult r = quantize_llama(src, o);
+  EXPECT_EQ(r.resumed_units, 2);
+  EXPECT_EQ(first_progress, 2);
+  EXPECT_EQ(file_bytes(f / "whole.pare"), file_bytes(f / "resumed.pare"));
+}
+
+TEST(LlamaQuantize, RefusesWhatItCannotDo) {
+  Folder f("pare_llama_quantize_test3");
+  const LlamaModel src = load_llama(write_model(f));
+  LlamaQuantizeOptions o;
+  o.out = f / "q.pare";
+  o.recipe = w4g32();
+  o.recipe.abits = 8;
+  EXPECT_THROW(quantize_llama(src, o), Error);  // weights only
+  o.recipe = w4g32();
+  o.recipe.method = "gptq";
+  EXPECT_THROW(quantize_llama(src, o), Error);
+  o.recipe = w4g32();
+  o.recipe.exclude = {"model\\.layers\\.9\\..*"};  // no such layer
+  EXPECT_THROW(quantize_llama(src, o), Error);
+  // A work folder from a run with other settings is not silently mixed in.
+  o.recipe = w4g32();
+  o.stop_after_units = 1;
+  EXPECT_THROW(quantize_llama(src, o), Error);
+  o.stop_after_units = -1;
+  o.recipe.wbits = 3;
+  try {
+    quantize_llama(src, o);
+    FAIL() << "mixed two settings";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(o.out));
+}
+
+TEST(LlamaQuantize, RulesAndExclusionsUseHuggingFaceNames) {
+  const LlamaConfig c = LlamaConfig::preset("test");
+  quant::Recipe r = w4g32();
+  r.exclude = {".*down_proj.*"};
+  r.layers.push_back({"model\\.layers\\.0\\..*", 8, std::nullopt, std::nullopt});
+  int excluded = 0, eight = 0;
+  for (const auto& p : plan_llama(c, r)) {
+    if (!p.quantize) ++excluded;
+    if (p.quantize && p.weight_grid.bits == 8) ++eight;
+  }
+  EXPECT_EQ(excluded, c.num_layers);
+  EXPECT_EQ(eight, 6);  // layer 0's projections but its excluded down_proj
+}
+
+}  // namespace
+}  // namespace pare::llm
