@@ -507,6 +507,63 @@ def make_llama_files():
     folder("llama_not_llama", dict(cfg, architectures=["GPT2LMHeadModel"]), weights())
     np.save(path("llama_tokens.npy"), (np.arange(40) % 13 + 3).astype(np.int32))
     np.save(path("llama_tokens_out_of_vocab.npy"), np.array([3, 4, 99, 5] * 10, dtype=np.int32))
+    make_kld_files(cfg, shapes, rng)
+
+
+def make_kld_files(cfg, shapes, rng):
+    """For `pare ppl MODEL --ref REF` (KL divergence): a folder whose vocabulary is twice llama_good's, another
+    text as token ids, and two tied F32 GGUF models of llama_good's shape whose tokenizers differ in one piece
+    (llama_tok_a.gguf, llama_tok_b.gguf), with a text they tokenize. Stored references are made at test time by
+    run_bad_input.py (pare ppl --save-ref), so that they follow the format pare writes."""
+    import json
+    import shutil
+    v32 = dict(cfg, vocab_size=32)
+    shutil.rmtree(path("llama_vocab32"), ignore_errors=True)
+    os.makedirs(path("llama_vocab32"))
+    with open(os.path.join(path("llama_vocab32"), "config.json"), "w") as f:
+        json.dump(v32, f, indent=1)
+    big = {"model.embed_tokens.weight": [32, 8], "lm_head.weight": [32, 8]}
+    with open(os.path.join(path("llama_vocab32"), "model.safetensors"), "wb") as f:
+        f.write(safetensors_file([(n, "F32", big.get(n, sh), (rng.standard_normal(big.get(n, sh)) * 0.3)
+                                   .astype("<f4").tobytes()) for n, sh in shapes]))
+    np.save(path("llama_tokens_other.npy"), (np.arange(40) % 11 + 2).astype(np.int32))
+
+    gguf_names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                  "model.layers.0.input_layernorm.weight": "blk.0.attn_norm.weight",
+                  "model.layers.0.self_attn.q_proj.weight": "blk.0.attn_q.weight",
+                  "model.layers.0.self_attn.k_proj.weight": "blk.0.attn_k.weight",
+                  "model.layers.0.self_attn.v_proj.weight": "blk.0.attn_v.weight",
+                  "model.layers.0.self_attn.o_proj.weight": "blk.0.attn_output.weight",
+                  "model.layers.0.post_attention_layernorm.weight": "blk.0.ffn_norm.weight",
+                  "model.layers.0.mlp.gate_proj.weight": "blk.0.ffn_gate.weight",
+                  "model.layers.0.mlp.up_proj.weight": "blk.0.ffn_up.weight",
+                  "model.layers.0.mlp.down_proj.weight": "blk.0.ffn_down.weight"}
+    infos, data = [], b""
+    for hf, sh in shapes:
+        if hf == "lm_head.weight":
+            continue  # tied: the head is the embedding
+        raw = (rng.standard_normal(sh) * 0.3).astype("<f4").tobytes()
+        infos.append(gguf_tensor_info(gguf_names[hf], list(reversed(sh)), 0, len(data)))  # F32, ne innermost first
+        data += raw + b"\0" * (-len(raw) % 32)
+
+    def llama_gguf(name, pieces):
+        kvs = [gguf_kv("general.architecture", GGUF_STR, "llama"),
+               gguf_kv("llama.block_count", GGUF_U32, 1),
+               gguf_kv("llama.context_length", GGUF_U32, 32),
+               gguf_kv("llama.embedding_length", GGUF_U32, 8),
+               gguf_kv("llama.feed_forward_length", GGUF_U32, 16),
+               gguf_kv("llama.attention.head_count", GGUF_U32, 2),
+               gguf_kv("llama.attention.layer_norm_rms_epsilon", GGUF_F32, 1e-5),
+               gguf_kv("tokenizer.ggml.model", GGUF_STR, "llama"),
+               gguf_kv("tokenizer.ggml.tokens", GGUF_ARR, (GGUF_STR, pieces)),
+               gguf_kv("tokenizer.ggml.scores", GGUF_ARR, (GGUF_F32, [-float(i) for i in range(16)])),
+               gguf_kv("tokenizer.ggml.token_type", GGUF_ARR, (GGUF_I32, [2, 3, 3] + [1] * 13))]
+        write_bytes(name, gguf_file(kvs, infos, data))
+    words = ["\u2581" + w for w in ["the", "a", "of", "and", "to", "in", "is", "it", "that", "was", "he", "for", "on"]]
+    llama_gguf("llama_tok_a.gguf", ["<unk>", "<s>", "</s>"] + words)
+    llama_gguf("llama_tok_b.gguf", ["<unk>", "<s>", "</s>"] + words[:6] + ["\u2581at"] + words[7:])
+    with open(path("llama_text.txt"), "w") as f:
+        f.write(" ".join(w[1:] for w in words * 3) + "\n")
 
 
 def main():

@@ -241,6 +241,48 @@ CASES += [
      ["fewer samples than one batch", "lower --batch-size"]),
 ]
 
+# KL divergence against a reference (pare ppl MODEL --ref REF): vocabularies, tokenizers and stored references are
+# checked before any layer runs. The stored references are made by make_kld_fixtures() below.
+KLD = ["--tokens", "{F}/llama_tokens.npy", "--ctx", "8", "--json", "{OUT}/ppl.json"]
+REF8 = "{F}/kld/ref_ctx8.safetensors"
+CASES += [
+    ("ppl --ref itself", ["ppl", "{F}/llama_good", "--ref", "{F}/llama_good"] + KLD[:-2], 0,
+     ["KLD         mean 0 +- 0", "top-1 same  100.00 %", "ratio 1.00000"]),
+    ("ppl --ref stored", ["ppl", "{F}/llama_good", "--ref", REF8, "--tokens", "{F}/llama_tokens.npy"], 0,
+     ["stored reference of", "ctx 8", "KLD         mean 0 +- 0", "top-1 same  100.00 %"]),
+    ("ppl --ref same tokenizer", ["ppl", "{F}/llama_tok_a.gguf", "--ref", "{F}/llama_tok_a.gguf", "--text",
+                                  "{F}/llama_text.txt", "--ctx", "8"], 0, ["vocabulary  the same (16 pieces"]),
+    ("ppl --ref other vocab size", ["ppl", "{F}/llama_good", "--ref", "{F}/llama_vocab32"] + KLD, 2,
+     ["llama_vocab32 (reference) and", "llama_good (model)", "vocab_size differs",
+      "expected: vocab_size 32 (the reference's)", "got:      vocab_size 16 (the model's)"]),
+    ("ppl --ref other tokenizer", ["ppl", "{F}/llama_tok_b.gguf", "--ref", "{F}/llama_tok_a.gguf", "--text",
+                                   "{F}/llama_text.txt", "--ctx", "8", "--json", "{OUT}/ppl.json"], 2,
+     ["llama_tok_a.gguf (reference) and", "llama_tok_b.gguf (model)", "different tokenizers (piece 9)",
+      "'\u2581is' (normal)", "'\u2581at' (normal)"]),
+    ("ppl stored reference of another ctx", ["ppl", "{F}/llama_good", "--ref", REF8] + KLD[:2] + ["--ctx", "10"] +
+     KLD[4:], 2, ["ref_ctx8.safetensors", "made with another ctx", "expected: ctx 10 (this run)",
+                  "got:      ctx 8 (stored)", "--ctx 8"]),
+    ("ppl stored reference of another protocol", ["ppl", "{F}/llama_good", "--ref", REF8, "--protocol", "llamacpp"] +
+     KLD, 2, ["ref_ctx8.safetensors", "another protocol", "llamacpp (this run)", "windows (stored)"]),
+    ("ppl stored reference of another text", ["ppl", "{F}/llama_good", "--ref", REF8, "--tokens",
+                                              "{F}/llama_tokens_other.npy", "--json", "{OUT}/ppl.json"], 2,
+     ["ref_ctx8.safetensors", "made with another text", "40 tokens, fnv1a64:"]),
+    ("ppl stored reference of another tokenizer", ["ppl", "{F}/llama_tok_b.gguf", "--ref",
+                                                   "{F}/kld/ref_tok_a.safetensors", "--text", "{F}/llama_text.txt",
+                                                   "--json", "{OUT}/ppl.json"], 2,
+     ["ref_tok_a.safetensors", "made with another tokenizer", "llama_tok_a.gguf", "llama_tok_b.gguf"]),
+    ("ppl stored reference of another vocab size", ["ppl", "{F}/llama_vocab32", "--ref", REF8] + KLD, 2,
+     ["ref_ctx8.safetensors", "another vocab_size", "16 (stored)"]),
+    ("ppl --ref safetensors that is no reference", ["ppl", "{F}/llama_good", "--ref",
+                                                    "{F}/llama_good/model.safetensors"] + KLD, 2,
+     ["model.safetensors", "not a stored pare reference", "--save-ref"]),
+    ("ppl --save-ref with a stored --ref", ["ppl", "{F}/llama_good", "--ref", REF8, "--save-ref", "{OUT}/r.safetensors"]
+     + KLD, 2, ["ref_ctx8.safetensors", "stored already"]),
+    ("ppl --save-ref over the model's weights", ["ppl", "{F}/llama_good", "--save-ref",
+                                                 "{F}/llama_good/model.safetensors"] + KLD, 2,
+     ["model.safetensors", "refusing to overwrite"]),
+]
+
 # npz: archives and folder: image datasets that are broken (corpus files from make_corpus.py; the class folders
 # are assembled by make_image_fixtures() below). Loading fails before any evaluation, naming the file/member/image.
 EVAL = ["eval", "{F}/train/zoo8.onnx", "--data"]
@@ -364,6 +406,19 @@ def make_quant_fixtures(pare, work):
         f.write('{"wbit": 4}')
 
 
+def make_kld_fixtures(pare, work):
+    """Stored references (pare ppl --save-ref) of llama_good (token ids, ctx 8, windows) and of llama_tok_a.gguf (a
+    text tokenized with its vocabulary), for the --ref cases."""
+    d = os.path.join(work, "kld")
+    os.makedirs(d)
+    subprocess.run([pare, "ppl", os.path.join(work, "llama_good"), "--tokens", os.path.join(work, "llama_tokens.npy"),
+                    "--ctx", "8", "--quiet", "--save-ref", os.path.join(d, "ref_ctx8.safetensors")], check=True,
+                   capture_output=True)
+    subprocess.run([pare, "ppl", os.path.join(work, "llama_tok_a.gguf"), "--text", os.path.join(work, "llama_text.txt"),
+                    "--ctx", "8", "--quiet", "--save-ref", os.path.join(d, "ref_tok_a.safetensors")], check=True,
+                   capture_output=True)
+
+
 def make_image_fixtures(work):
     """Class folders for the folder: cases, from the corpus images: one good folder, one per broken image."""
     d = os.path.join(work, "folders")
@@ -484,6 +539,7 @@ def main():
     make_training_fixtures(pare, work)
     make_quant_fixtures(pare, work)
     make_image_fixtures(work)
+    make_kld_fixtures(pare, work)
     failures = []
     # A control: the valid model and input run and write their one output, so a broken pare cannot pass.
     control_out = os.path.join(tempfile.mkdtemp(prefix="pare-bad-ctl-"), "out")

@@ -4,7 +4,8 @@
 # 0.1 %. The model is written by this script, not by pare (safetensors bytes by hand from the format spec),
 # with weights scaled up so that its predictions are far from uniform and any deviation in RoPE, GQA,
 # RMSNorm or masking moves the perplexity. Variants: untied fp16 weights in two shards with an index,
-# and tied fp32 weights in one file.
+# and tied fp32 weights in one file. Then pare ppl --ref (KL divergence, top-1 agreement, perplexity ratio) against
+# the same quantities from the PyTorch model, live and through a stored reference (--save-ref).
 # Usage: ppl_vs_torch.py PARE_BINARY
 import json
 import math
@@ -121,7 +122,8 @@ def llama_logits(cfg, w, ids):
     return x @ head.T
 
 
-def reference_ppl(cfg, w, tokens, ctx, protocol):
+def protocol_windows(cfg, tokens, ctx, protocol):
+    """ids [N, ctx], the targets of positions first..ctx-2, and first."""
     toks = ([cfg["bos_token_id"]] if protocol == "llamacpp" else []) + list(tokens)
     n = len(toks) // ctx
     ids = torch.tensor([int(t) for t in toks[:n * ctx]], dtype=torch.long).view(n, ctx)
@@ -131,9 +133,66 @@ def reference_ppl(cfg, w, tokens, ctx, protocol):
         ids[:, 0] = cfg["bos_token_id"]
     else:
         targets = ids[:, 1:].clone()
+    return ids, targets, first
+
+
+def reference_ppl(cfg, w, tokens, ctx, protocol):
+    ids, targets, first = protocol_windows(cfg, tokens, ctx, protocol)
     lp = torch.log_softmax(llama_logits(cfg, w, ids), -1)[:, first:ctx - 1]
     nll = -lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return math.exp(nll.mean().item()), nll.numel()
+
+
+def reference_kld(cfg, w_ref, w_model, tokens, ctx, protocol):
+    """Mean KL(ref || model), top-1 agreement (%) and ppl_model / ppl_ref over the scored positions, float64."""
+    ids, targets, first = protocol_windows(cfg, tokens, ctx, protocol)
+    lr = torch.log_softmax(llama_logits(cfg, w_ref, ids), -1)[:, first:ctx - 1]
+    lm = torch.log_softmax(llama_logits(cfg, w_model, ids), -1)[:, first:ctx - 1]
+    kld = (lr.exp() * (lr - lm)).sum(-1)
+    top1 = (lr.argmax(-1) == lm.argmax(-1)).double().mean().item() * 100
+    nll_r = -lr.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    nll_m = -lm.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return kld.mean().item(), top1, math.exp((nll_m - nll_r).mean().item()), kld.numel()
+
+
+def check_kld(pare, tmp, tok_file, tokens):
+    """pare ppl CANDIDATE --ref REF against reference_kld: the reference is untied fp16, the candidate the same
+    weights in fp32 with layer 1's projections perturbed (a stand-in for quantization). Then the same through a
+    stored reference (--save-ref), which must give the live reference's numbers exactly."""
+    failures = 0
+    cfg = dict(CFG)
+    weights = random_weights(cfg, seed=11)
+    rng = np.random.default_rng(12)
+    cand = {k: (v + 0.05 * rng.standard_normal(v.shape).astype(np.float32) * np.abs(v).mean()
+                if k.startswith("model.layers.1.") and v.ndim == 2 else v) for k, v in weights.items()}
+    ref_dir, cand_dir = os.path.join(tmp, "kld-ref"), os.path.join(tmp, "kld-cand")
+    write_model(ref_dir, cfg, weights, "F16", 1)
+    write_model(cand_dir, cfg, cand, "F32", 1)
+    w_ref = {k: torch.from_numpy(v.astype("<f2").astype(np.float64)) for k, v in weights.items()}
+    w_cand = {k: torch.from_numpy(v.astype(np.float64)) for k, v in cand.items()}
+    for protocol, ctx in (("windows", 64), ("llamacpp", 96)):
+        live, stored = os.path.join(tmp, f"kld-{protocol}.json"), os.path.join(tmp, f"kld-{protocol}-stored.json")
+        ref_file = os.path.join(tmp, f"ref-{protocol}.safetensors")
+        common = ["--tokens", tok_file, "--ctx", str(ctx), "--protocol", protocol, "--threads", "2", "--quiet"]
+        subprocess.run([pare, "ppl", cand_dir, "--ref", ref_dir, "--save-ref", ref_file, "--json", live] + common,
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([pare, "ppl", cand_dir, "--ref", ref_file, "--json", stored] + common, check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(live) as f:
+            got = json.load(f)["kld"]
+        with open(stored) as f:
+            got_stored = json.load(f)["kld"]
+        want_kld, want_top1, want_ratio, scored = reference_kld(cfg, w_ref, w_cand, tokens, ctx, protocol)
+        rel = abs(got["mean"] - want_kld) / want_kld
+        same = all(got[k] == got_stored[k] for k in ("mean", "p99", "max", "top1_same_percent", "ppl_ref", "ppl_model"))
+        ok = (rel < 1e-3 and abs(got["top1_same_percent"] - want_top1) < 0.5 and
+              abs(got["ppl_ratio"] - want_ratio) < 1e-5 and got["scored_tokens"] == scored and same)
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} kld {protocol} ctx {ctx}: pare {got['mean']:.6e} torch {want_kld:.6e} "
+              f"(rel {rel:.2e}), top-1 {got['top1_same_percent']:.2f} vs {want_top1:.2f} %, ppl ratio "
+              f"{got['ppl_ratio']:.6f} vs {want_ratio:.6f}, stored reference {'equal' if same else 'DIFFERENT'}, "
+              f"{os.path.getsize(ref_file)} bytes")
+    return failures
 
 
 def main():
@@ -164,6 +223,7 @@ def main():
                 failures += not ok
                 print(f"{'ok  ' if ok else 'FAIL'} {name} {protocol} ctx {ctx}: pare {got['perplexity']:.6f} "
                       f"torch {want:.6f} (rel {rel:.2e}), scored {got['scored_tokens']} vs {scored}")
+        failures += check_kld(pare, tmp, tok_file, tokens)
     sys.exit(1 if failures else 0)
 
 

@@ -29,8 +29,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
 
 }  // namespace
 
-void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& o,
-                   const std::function<void(int64_t, const at::Tensor&)>& consume) {
+at::Tensor stream_hidden(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& o) {
   const LlamaConfig& c = m.config;
   if (ids.dim() != 2 || ids.scalar_type() != at::kLong)
     throw Error("token windows must be int64 [N, T]").got(ir::shape_string(ids.sizes()));
@@ -39,7 +38,7 @@ void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptio
     throw Error(fmt::format("context {} exceeds the model's max_position_embeddings {}", T, c.max_position_embeddings))
         .file(m.source)
         .hint("use a smaller --ctx");
-  if (N == 0) return;
+  if (N == 0) return at::empty({0, T, c.hidden_size}, at::kFloat);
   const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
   if (lo < 0 || hi >= c.vocab_size)
     throw Error("a token id is outside the model's vocabulary")
@@ -48,7 +47,7 @@ void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptio
         .got(fmt::format("ids {} to {}", lo, hi))
         .hint("the tokenizer does not belong to this model");
   at::NoGradGuard no_grad;
-  const int64_t sb = std::max<int64_t>(1, o.sub_batch), total = c.num_layers + 1;
+  const int64_t sb = std::max<int64_t>(1, o.sub_batch);
   at::Tensor hidden;
   {
     at::Tensor embed = fetch(m, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
@@ -71,15 +70,51 @@ void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptio
     if (m.release)
       for (const auto& t : llama_tensors(c))
         if (t.layer == layer) m.release(t.name);
-    if (o.progress) o.progress(layer + 1, total);
+    if (o.progress) o.progress(layer + 1, c.num_layers);
   }
-  at::Tensor norm = fetch(m, "model.norm.weight", {c.hidden_size});
+  return hidden;
+}
+
+at::Tensor LlamaHead::logits(const at::Tensor& hidden) const {
+  at::NoGradGuard no_grad;
+  return at::matmul(rms_norm(hidden, norm, rms_norm_eps), head);
+}
+
+LlamaHead llama_head(const LlamaModel& m) {
+  const LlamaConfig& c = m.config;
+  LlamaHead h;
+  h.norm = fetch(m, "model.norm.weight", {c.hidden_size});
   at::Tensor head = c.tie_word_embeddings ? fetch(m, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size})
                                           : fetch(m, "lm_head.weight", {c.vocab_size, c.hidden_size});
-  head = head.t().contiguous();  // [d, vocab], the layout the graph's MatMul reads
+  h.head = head.t().contiguous();
+  h.rms_norm_eps = c.rms_norm_eps;
+  return h;
+}
+
+LlamaHead llama_head(const at::Tensor& norm_weight, const at::Tensor& head_weight, double rms_norm_eps) {
+  PARE_ASSERT(norm_weight.dim() == 1 && head_weight.dim() == 2 && head_weight.size(1) == norm_weight.size(0),
+              "llama_head: norm [d] and head [vocab, d]");
+  LlamaHead h;
+  h.norm = norm_weight.to(at::kFloat);
+  h.head = head_weight.to(at::kFloat).t().contiguous();
+  h.rms_norm_eps = rms_norm_eps;
+  return h;
+}
+
+void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& o,
+                   const std::function<void(int64_t, const at::Tensor&)>& consume) {
+  const int64_t total = m.config.num_layers + 1;
+  StreamOptions inner = o;
+  inner.progress = nullptr;
+  if (o.progress) inner.progress = [&](int64_t done, int64_t) { o.progress(done, total); };
+  at::Tensor hidden = stream_hidden(m, ids, inner);
+  const int64_t N = hidden.size(0);
+  if (N == 0) return;
+  const LlamaHead head = llama_head(m);
+  const int64_t sb = std::max<int64_t>(1, o.sub_batch);
   for (int64_t s = 0; s < N; s += sb) {
     const int64_t n = std::min(sb, N - s);
-    consume(s, at::matmul(rms_norm(hidden.narrow(0, s, n), norm, c.rms_norm_eps), head));
+    consume(s, head.logits(hidden.narrow(0, s, n)));
   }
   if (o.progress) o.progress(total, total);
 }

@@ -32,13 +32,34 @@ WeightSource graph_weight_source(const ir::Graph& g);
 
 struct StreamOptions {
   int64_t sub_batch = 8;  // windows per executor run (bounds the attention scores' memory)
-  // Called after each layer (and once for the head) with (steps done, steps total).
+  // Called after each layer (and, in stream_logits, once for the head) with (steps done, steps total).
   std::function<void(int64_t, int64_t)> progress;
 };
 
-// Runs `ids` [N, T] (int64) through the model. For each sub-batch of windows, calls `consume(first,
-// logits)` with logits [n, T, vocab] float32 of windows first..first+n-1, so that the full [N, T, vocab]
-// tensor never exists.
+// Runs `ids` [N, T] (int64) through the embedding and every decoder block, one block at a time over all
+// windows, and returns the hidden states after the last block, before the final norm: [N, T, d] float32.
+// `progress` sees (layer + 1, num_layers) after each block.
+at::Tensor stream_hidden(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& options);
+
+// The final RMSNorm and the output head of a model, as float32, fetched once: logits(hidden) turns hidden
+// states [n, T, d] from stream_hidden into logits [n, T, vocab], a sub-batch at a time.
+struct LlamaHead {
+  at::Tensor norm;  // [d]
+  at::Tensor head;  // [d, vocab], the layout the graph's MatMul reads
+  double rms_norm_eps = 1e-6;
+
+  at::Tensor logits(const at::Tensor& hidden) const;
+  int64_t vocab_size() const { return head.size(1); }
+  int64_t hidden_size() const { return head.size(0); }
+};
+// The model's `model.norm.weight` and its head (`lm_head.weight`, or the embeddings when tied).
+LlamaHead llama_head(const LlamaModel& m);
+// From tensors in Hugging Face layout: norm [d], head [vocab, d] (any float dtype).
+LlamaHead llama_head(const at::Tensor& norm_weight, const at::Tensor& head_weight, double rms_norm_eps);
+
+// stream_hidden, then the head over each sub-batch of windows: calls `consume(first, logits)` with logits
+// [n, T, vocab] float32 of windows first..first+n-1, so that the full [N, T, vocab] tensor never exists.
+// `progress` sees (layer + 1, num_layers + 1) after each block and (num_layers + 1, num_layers + 1) at the end.
 void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& options,
                    const std::function<void(int64_t first, const at::Tensor& logits)>& consume);
 

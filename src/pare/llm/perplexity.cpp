@@ -63,11 +63,14 @@ nlohmann::json PplResult::to_json() const {
           {"tokens_per_second", tokens_per_second}};
 }
 
-PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
+namespace {
+
+struct NllSums {
   double sum = 0, sum_sq = 0;
   int64_t count = 0;
-  stream_logits(m, w.inputs, options, [&](int64_t first, const at::Tensor& logits) {
+
+  // logits [n, T, vocab] of windows first..first+n-1.
+  void add(const PplWindows& w, int64_t first, const at::Tensor& logits) {
     at::Tensor t = w.targets.narrow(0, first, logits.size(0)).reshape({-1});
     at::Tensor keep = (t >= 0).nonzero().squeeze(1);
     if (keep.numel() == 0) return;
@@ -76,19 +79,41 @@ PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptio
     sum += nll.sum().item<double>();
     sum_sq += (nll * nll).sum().item<double>();
     count += nll.numel();
-  });
-  PplResult r;
-  r.protocol = w.protocol;
-  r.ctx = w.inputs.size(1);
-  r.windows = w.inputs.size(0);
-  r.scored = count;
-  r.nll = count ? sum / count : 0;
-  const double var = count > 1 ? std::max(0.0, (sum_sq / count - r.nll * r.nll) * count / (count - 1)) : 0;
-  r.nll_stderr = count ? std::sqrt(var / count) : 0;
-  r.perplexity = std::exp(r.nll);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.tokens_per_second = r.seconds > 0 ? r.windows * r.ctx / r.seconds : 0;
-  return r;
+  }
+
+  PplResult result(const PplWindows& w, std::chrono::steady_clock::time_point t0) const {
+    PplResult r;
+    r.protocol = w.protocol;
+    r.ctx = w.inputs.size(1);
+    r.windows = w.inputs.size(0);
+    r.scored = count;
+    r.nll = count ? sum / count : 0;
+    const double var = count > 1 ? std::max(0.0, (sum_sq / count - r.nll * r.nll) * count / (count - 1)) : 0;
+    r.nll_stderr = count ? std::sqrt(var / count) : 0;
+    r.perplexity = std::exp(r.nll);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.tokens_per_second = r.seconds > 0 ? r.windows * r.ctx / r.seconds : 0;
+    return r;
+  }
+};
+
+}  // namespace
+
+PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  NllSums sums;
+  stream_logits(m, w.inputs, options, [&](int64_t first, const at::Tensor& logits) { sums.add(w, first, logits); });
+  return sums.result(w, t0);
+}
+
+PplResult perplexity(const at::Tensor& hidden, const LlamaHead& head, const PplWindows& w, int64_t sub_batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PARE_ASSERT(hidden.dim() == 3 && hidden.size(0) == w.inputs.size(0) && hidden.size(1) == w.inputs.size(1),
+              "perplexity: hidden states are not over these windows");
+  NllSums sums;
+  const int64_t N = hidden.size(0), sb = std::max<int64_t>(1, sub_batch);
+  for (int64_t s = 0; s < N; s += sb) sums.add(w, s, head.logits(hidden.narrow(0, s, std::min(sb, N - s))));
+  return sums.result(w, t0);
 }
 
 }  // namespace pare::llm

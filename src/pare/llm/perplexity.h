@@ -48,5 +48,8 @@ struct PplResult {
 };
 
 PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptions& options = {});
+// The same from hidden states stream_hidden already computed over w.inputs, and the model's head (the
+// logits exist `sub_batch` windows at a time). `seconds` does not include computing `hidden`.
+PplResult perplexity(const at::Tensor& hidden, const LlamaHead& head, const PplWindows& w, int64_t sub_batch = 8);
 
 }  // namespace pare::llm
