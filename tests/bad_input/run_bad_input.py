@@ -206,6 +206,34 @@ CASES += [
      ["llama_good", "no tokenizer.model", "--tokenizer"]),
 ]
 
+# Llama quantization (weights only, streamed into a .pare package) and Llama packages. llama_q.pare and its
+# damaged copies are made by make_llama_fixtures() below.
+LQ = ["quantize", "{F}/llama_good", "--wbits", "4"]
+CASES += [
+    ("quantize llama", LQ + ["--out", "{OUT}/q.pare"], 0, ["bits/weight over the quantized layers", "wrote"]),
+    ("quantize llama with activation bits", LQ + ["--abits", "8", "--out", "{OUT}/q.pare"], 2,
+     ["llama_good", "weights-only", "--abits 0"]),
+    ("quantize llama with calibration data", LQ + ["--calib", "brown:train", "--out", "{OUT}/q.pare"], 2,
+     ["takes no calibration data"]),
+    ("quantize llama to onnx", LQ + ["--out", "{OUT}/q.onnx"], 2, ["q.onnx", "written as a .pare package"]),
+    ("quantize llama exclusion matching nothing", LQ + ["--exclude", "decoder\\..*", "--out", "{OUT}/q.pare"], 2,
+     ["exclusion 'decoder\\..*' matches no quantizable layer", "model.layers.0.self_attn.q_proj.weight"]),
+    ("quantize llama first-last", LQ + ["--first-last", "int8", "--out", "{OUT}/q.pare"], 2,
+     ["first_last does not apply to Llama models"]),
+    ("quantize llama over a work folder of other settings",
+     ["quantize", "{F}/llama_good", "--wbits", "3", "--out", "{F}/llm/stale.pare"], 2,
+     ["stale.pare.partial", "unfinished quantization with other settings", "delete the folder"]),
+    ("ppl llama package", ["ppl", "{F}/llm/llama_q.pare"] + PPL[:-2], 0, ["(pare)", "perplexity"]),
+    ("ppl truncated llama package", ["ppl", "{F}/llm/truncated.pare"] + PPL, 2,
+     ["truncated.pare", "runs past the end of the file"]),
+    ("ppl llama package with a flipped byte", ["ppl", "{F}/llm/flipped.pare"] + PPL, 2,
+     ["flipped.pare", "fails its checksum"]),
+    ("ppl llama package missing a tensor", ["ppl", "{F}/llm/missing_tensor.pare"] + PPL, 2,
+     ["missing_tensor.pare", "tensor 'model.layers.0.mlp.down_proj.weight'", "lacks a tensor its config needs"]),
+    ("eval llama package", ["eval", "{F}/llm/llama_q.pare", "--data", "npy:{F}/train/good"], 2,
+     ["llama_q.pare", "package holds no graph", "pare ppl"]),
+]
+
 # Training and evaluation: every mistake is caught before the first step, and nothing is written.
 # The models and datasets these use are made by make_training_fixtures() below.
 TRAIN = ["train", "{F}/train/zoo8.onnx", "--epochs", "1", "--batch-size", "4", "--out", "{OUT}/trained.onnx"]
@@ -406,6 +434,35 @@ def make_quant_fixtures(pare, work):
         f.write('{"wbit": 4}')
 
 
+def make_llama_fixtures(pare, work):
+    """A quantized Llama package and damaged copies; a work folder left by a run with other settings."""
+    d = os.path.join(work, "llm")
+    os.makedirs(d)
+    subprocess.run([pare, "quantize", os.path.join(work, "llama_good"), "--wbits", "4", "--out",
+                    os.path.join(d, "llama_q.pare")], check=True, capture_output=True)
+    with open(os.path.join(d, "llama_q.pare"), "rb") as f:
+        good = f.read()
+    with open(os.path.join(d, "truncated.pare"), "wb") as f:
+        f.write(good[:len(good) * 2 // 3])
+    flipped = bytearray(good)
+    flipped[-100] ^= 0x10  # in the last blob: found by the checksums pare verifies when it opens a package
+    with open(os.path.join(d, "flipped.pare"), "wb") as f:
+        f.write(bytes(flipped))
+    hlen = struct.unpack("<Q", good[16:24])[0]
+    header = json.loads(good[24:24 + hlen])
+    header["quantized"] = [e for e in header["quantized"] if e["weight"] != "model.layers.0.mlp.down_proj.weight"]
+    shift = (24 + hlen + 1024 + 63) // 64 * 64  # the old file follows the new header: offsets move by `shift`
+    for b in header["blobs"].values():
+        b["offset"] += shift
+    text = json.dumps(header, separators=(",", ":")).encode()
+    body = good[:8] + struct.pack("<IIQ", 1, zlib.crc32(text), len(text)) + text
+    with open(os.path.join(d, "missing_tensor.pare"), "wb") as f:
+        f.write(body + b"\0" * (shift - len(body)) + good)
+    os.makedirs(os.path.join(d, "stale.pare.partial"))
+    with open(os.path.join(d, "stale.pare.partial", "job.json"), "w") as f:
+        f.write('{"format": "pare-llama-quantize-partial", "version": 1, "recipe": {"wbits": 4}}\n')
+
+
 def make_kld_fixtures(pare, work):
     """Stored references (pare ppl --save-ref) of llama_good (token ids, ctx 8, windows) and of llama_tok_a.gguf (a
     text tokenized with its vocabulary), for the --ref cases."""
@@ -538,6 +595,7 @@ def main():
 
     make_training_fixtures(pare, work)
     make_quant_fixtures(pare, work)
+    make_llama_fixtures(pare, work)
     make_image_fixtures(work)
     make_kld_fixtures(pare, work)
     failures = []
@@ -562,6 +620,9 @@ def main():
                 cases.append(("regression info " + f, ["info", "{F}/" + f], 2, [f]))
             else:
                 cases.append(("regression npy " + f, RUN + ["-i", "x={F}/" + f], 2, [f]))
+    # PARE_BAD_INPUT_ONLY=substring runs only the cases whose name holds it (for working on a few).
+    only = os.environ.get("PARE_BAD_INPUT_ONLY", "")
+    cases = [c for c in cases if only in c[0]]
     for name, argv, want_rc, needles in cases:
         run_case(pare, work, name, argv, want_rc, needles, failures)
     shutil.rmtree(os.path.dirname(work), ignore_errors=True)

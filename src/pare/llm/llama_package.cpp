@@ -51,6 +51,15 @@ std::shared_ptr<MappedPackage> map_package(const std::string& path) {
   return p;
 }
 
+// Lets go of the memory-mapped pages of blob `name` (whole pages inside it only).
+void release_range(const io::PackageReader& r, const nlohmann::json& name) {
+  const auto [offset, bytes] = r.blob_range(name);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.data + offset), end = begin + bytes;
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 int64_t dtype_bytes(const std::string& dtype) { return dtype == "F16" ? 2 : dtype == "F32" ? 4 : 0; }
 
 at::Tensor read_float(const MappedPackage& p, const std::string& name) {
@@ -109,6 +118,14 @@ LlamaModel load_llama_package(const std::string& path) {
     if (p->quantized.count(name)) return p->quantized.at(name).at("shape").get<std::vector<int64_t>>();
     return {};
   });
+  // Every blob's checksum, before any layer runs: a damaged package fails now, not after an hour. Each
+  // blob's pages are dropped once read, so this costs one pass over the file and no resident memory.
+  if (r.verify)
+    for (const auto& [name, b] : h.at("blobs").items()) {
+      (void)b;
+      r.blob(name);
+      release_range(r, name);
+    }
   m.weights = [p](const std::string& name) -> at::Tensor {
     if (p->floats.count(name)) return read_float(*p, name);
     if (p->quantized.count(name)) return io::read_quantized_entry(p->quantized.at(name), p->reader, name).dequantize();
@@ -120,13 +137,7 @@ LlamaModel load_llama_package(const std::string& path) {
     if (p->quantized.count(name))
       for (const char* k : {"codes", "scales", "zero_points"})
         if (p->quantized.at(name).at(k).is_string()) blobs.push_back(p->quantized.at(name).at(k));
-    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    for (const auto& b : blobs) {
-      const auto [offset, bytes] = p->reader.blob_range(b);
-      const uintptr_t begin = reinterpret_cast<uintptr_t>(p->reader.data + offset), end = begin + bytes;
-      const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;  // whole pages only
-      if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-    }
+    for (const auto& b : blobs) release_range(p->reader, b);
   };
   return m;
 }

@@ -203,6 +203,7 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
                            {"recipe", r.to_json()},
                            {"units", units.size()}};
   const std::string job_path = (dir / "job.json").string();
+  bool created = false;
   if (fs::exists(dir)) {
     const nlohmann::json old = fs::exists(job_path) ? io::read_json_file(job_path, "work folder job", "") : nullptr;
     if (old != job)
@@ -214,6 +215,7 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
     fs::create_directories(dir, ec);
     if (ec) throw Error("cannot create the work folder").file(dir.string()).got(ec.message());
     io::write_atomic(job_path, [&](std::ostream& out) { out << job.dump(2) << "\n"; });
+    created = true;
   }
 
   LlamaQuantizeResult res;
@@ -237,9 +239,17 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
     if (!done[k].is_null()) continue;
     if (o.stop_after_units >= 0 && written == o.stop_after_units)
       throw Error(fmt::format("stopped after {} units, as asked", written)).file(o.out);
-    nlohmann::json u = run_unit(m, units[k], plans, unit_path(dir, k, "bin"));
-    io::write_atomic(unit_path(dir, k, "json"), [&](std::ostream& out) { out << u.dump() << "\n"; });
-    done[k] = std::move(u);
+    try {
+      nlohmann::json u = run_unit(m, units[k], plans, unit_path(dir, k, "bin"));
+      io::write_atomic(unit_path(dir, k, "json"), [&](std::ostream& out) { out << u.dump() << "\n"; });
+      done[k] = std::move(u);
+    } catch (const Error&) {
+      // A weight that cannot be quantized (NaN, a bad grid) fails again on every rerun: nothing worth
+      // resuming, so a work folder this run started goes. (An interrupted process keeps its folder.)
+      std::error_code ec;
+      if (created) fs::remove_all(dir, ec);
+      throw;
+    }
     ++written;
     if (o.progress) o.progress(++finished, res.units);
   }
