@@ -27,7 +27,10 @@ Action add_export_command(CLI::App& app) {
   cmd->add_option("--out,-o", *out, "output .gguf file")->required();
   cmd->add_option("--tokenizer", *tokenizer, "SentencePiece tokenizer.model (default: the model's own)");
   cmd->add_option("--name", *name, "general.name of the file (default: the model folder's name)");
-  return [=]() {
+  // Captured explicitly: [=] copies only what the body names, and CLI11 writes --format into *format after
+  // this function returns, so an unnamed shared_ptr would leave it writing into freed memory.
+  return [=, format = format]() {
+    PARE_ASSERT(*format == "gguf", "export format checked by CLI11");
     llm::LlamaModel m = llm::load_llama(*model);
     const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer, m.config.vocab_size);
     const io::GgmlType t = *io::ggml_type_from_name(*type);
