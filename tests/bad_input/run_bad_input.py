@@ -230,6 +230,12 @@ CASES += [
      ["flipped.pare", "fails its checksum"]),
     ("ppl llama package missing a tensor", ["ppl", "{F}/llm/missing_tensor.pare"] + PPL, 2,
      ["missing_tensor.pare", "tensor 'model.layers.0.mlp.down_proj.weight'", "lacks a tensor its config needs"]),
+    ("run a safetensors file", ["run", "{F}/llama_good/model.safetensors", "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
+     ["model.safetensors", "expected an ONNX file but got a safetensors file", "pare ppl"]),
+    ("eval a Llama folder", ["eval", "{F}/llama_good", "--data", "npy:{F}/train/good"], 2,
+     ["llama_good", "got a model folder (Hugging Face layout)", "pare ppl"]),
+    ("run a GGUF file", ["run", "{F}/gguf_good.gguf", "-i", "x={F}/good_x.npy", "-o", "{OUT}"], 2,
+     ["gguf_good.gguf", "expected an ONNX file but got a GGUF file"]),
     ("eval llama package", ["eval", "{F}/llm/llama_q.pare", "--data", "npy:{F}/train/good"], 2,
      ["llama_q.pare", "package holds no graph", "pare ppl"]),
 ]

@@ -5,6 +5,7 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -134,9 +135,31 @@ onnx::ModelProto read_model_proto(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec))
     throw Error("model file does not exist").file(path).hint("check the path; `ls` the folder");
-  if (fs::is_directory(path, ec)) throw Error("expected an ONNX file but got a folder").file(path);
+  // Language models handed to an ONNX command get a pointer to the commands that take them.
+  const std::string llm_hint =
+      "pare run/eval/train take ONNX models; for a Llama use pare ppl, pare quantize or pare export";
+  if (fs::is_directory(path, ec)) {
+    if (fs::exists(fs::path(path) / "config.json", ec))
+      throw Error("expected an ONNX file but got a model folder (Hugging Face layout)").file(path).hint(llm_hint);
+    throw Error("expected an ONNX file but got a folder").file(path);
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("model file cannot be opened for reading").file(path).hint("check its permissions");
+  {  // the first bytes tell a GGUF or safetensors file before the whole file is read
+    char head[9] = {};
+    f.read(head, 9);
+    const std::streamsize got = f.gcount();
+    uint64_t n = 0;
+    std::memcpy(&n, head, 8);
+    if (got >= 4 && std::memcmp(head, "GGUF", 4) == 0)
+      throw Error("expected an ONNX file but got a GGUF file").file(path).hint(llm_hint);
+    if (got == 9 && head[8] == '{' && n >= 2 && n <= fs::file_size(path, ec) - 8)
+      throw Error("expected an ONNX file but got a safetensors file")
+          .file(path)
+          .hint("pass the model's folder (config.json + safetensors) to pare ppl, pare quantize or pare export");
+    f.clear();
+    f.seekg(0);
+  }
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return model_proto_from_bytes(bytes, path);
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+# Streaming LLM quantization in bounded memory: a random-weight Llama of >= 1 B parameters (TinyLlama-1.1B
+# shape, `pare zoo llama --config tinyllama-1.1b --random`, float16 safetensors) quantized with RTN W4 g128 by
+# `pare quantize`, next to llama.cpp's `llama-quantize ... Q4_0` on the same model converted to GGUF F16 by
+# `pare export`. Peak RSS and wall time from GNU time's -v report. Also an interrupted run: pare quantize
+# is stopped with SIGINT part-way, started again with the same command, and must resume from the last finished
+# block and write a package identical to the uninterrupted one. Writes bench/results/llm_quantize_rss.json.
+#
+#   /usr/bin/python3 bench/llm_quantize_rss.py --llama-bin /path/to/llama.cpp/build/bin [--threads 2] [--keep DIR]
+#
+# Needs about 6 GB of disk (the model, its GGUF, two packages, the Q4_0 file) in a temporary folder.
+import argparse
+import datetime
+import filecmp
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def timed(cmd):
+    """Runs cmd under /usr/bin/time -v; returns (wall seconds, peak RSS bytes, output)."""
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, errors="replace")
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) * 1024
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", p.stderr)
+    wall = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    return wall, rss, p.stdout + p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--llama-bin", required=True)
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--config", default="tinyllama-1.1b")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--interrupt-after", type=float, default=0.4, help="share of the first run's time")
+    ap.add_argument("--keep", help="work folder to use and keep (default: a temporary one, removed)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results/llm_quantize_rss.json"))
+    a = ap.parse_args()
+    pare = os.path.join(a.build_dir, "pare")
+    work = a.keep or tempfile.mkdtemp(prefix="pare-llm-rss-")
+    os.makedirs(work, exist_ok=True)
+    t = str(a.threads)
+    model = os.path.join(work, "model")
+    if not os.path.exists(os.path.join(model, "model.safetensors")):
+        subprocess.run([pare, "zoo", "llama", "--config", a.config, "--random", "--out", model], check=True)
+    model_bytes = sum(os.path.getsize(os.path.join(model, f)) for f in os.listdir(model))
+    with open(os.path.join(model, "config.json")) as f:
+        config = json.load(f)
+
+    def fresh(path):
+        for p in [path, path + ".partial"]:
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (os.path.exists(p) and os.remove(p))
+
+    whole = os.path.join(work, "w4g128.pare")
+    fresh(whole)
+    qjson = os.path.join(work, "w4g128.json")
+    fresh(qjson)
+    quantize = [pare, "quantize", model, "--wbits", "4", "--granularity", "group:128", "--threads", t, "--quiet"]
+    wall, rss, _ = timed(quantize + ["--out", whole, "--json", qjson])
+    with open(qjson) as f:
+        q = json.load(f)
+    pare_row = {"command": "pare quantize MODEL --wbits 4 --granularity group:128", "wall_s": wall,
+                "peak_rss_bytes": rss, "out_bytes": os.path.getsize(whole),
+                "quantized_bits_per_weight": q["quantized_bits_per_weight"],
+                "file_bits_per_weight": q["file_bits_per_weight"], "units": q["units"]}
+
+    # Interrupted, then resumed.
+    resumed = os.path.join(work, "resumed.pare")
+    fresh(resumed)
+    proc = subprocess.Popen(quantize + ["--out", resumed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(wall * a.interrupt_after)
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+    finished = len([f for f in os.listdir(resumed + ".partial") if f.endswith(".json") and f.startswith("unit-")])
+    wall2, rss2, out2 = timed(quantize + ["--out", resumed])
+    m = re.search(r"\((\d+) of (\d+) units resumed", out2)
+    resume_row = {"interrupted_after_s": wall * a.interrupt_after, "exit_code_of_interrupted_run": proc.returncode,
+                  "units_finished_before_interrupt": finished, "units_resumed": int(m.group(1)) if m else 0,
+                  "second_run_wall_s": wall2, "identical_to_uninterrupted": filecmp.cmp(whole, resumed, shallow=False)}
+    os.remove(resumed)
+
+    gguf = os.path.join(work, "model-f16.gguf")
+    if not os.path.exists(gguf):
+        subprocess.run([pare, "export", model, "--format", "gguf", "--type", "f16", "--out", gguf], check=True)
+    q40 = os.path.join(work, "model-q4_0.gguf")
+    fresh(q40)
+    wall3, rss3, _ = timed([os.path.join(a.llama_bin, "llama-quantize"), gguf, q40, "Q4_0", t])
+    params = q["params"]
+    llama_row = {"command": "llama-quantize MODEL-F16.gguf OUT.gguf Q4_0 THREADS", "wall_s": wall3,
+                 "peak_rss_bytes": rss3, "in_bytes": os.path.getsize(gguf), "out_bytes": os.path.getsize(q40),
+                 "file_bits_per_weight": 8.0 * os.path.getsize(q40) / params}
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": a.threads,
+        "model": {"config": a.config, "params": params, "safetensors_bytes": model_bytes,
+                  "hidden_size": config["hidden_size"], "layers": config["num_hidden_layers"]},
+        "pare": pare_row, "pare_resume": resume_row, "llama_quantize": llama_row,
+        "pare_peak_rss_over_model_bytes": rss / model_bytes,
+        "llama_quantize_peak_rss_over_model_bytes": rss3 / model_bytes,
+    }
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    print(json.dumps(result, indent=2))
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
