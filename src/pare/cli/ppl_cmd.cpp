@@ -19,6 +19,7 @@
 #include "pare/io/safetensors.h"
 #include "pare/llm/kl_divergence.h"
 #include "pare/llm/model_loader.h"
+#include "pare/llm/model_size.h"
 #include "pare/llm/model_tokenizer.h"
 #include "pare/llm/perplexity.h"
 #include "pare/report/progress.h"
@@ -225,8 +226,14 @@ Action add_ppl_command(CLI::App& app) {
       r = llm::perplexity(m, w, so);
     }
     bar.finish(fmt::format("{:.0f} tokens/s", r.tokens_per_second));
+    // Stored references are safetensors files of hidden states, not models: no size for them.
+    const llm::ModelSize size = llm::model_size(*model, m.config);
+    std::optional<llm::ModelSize> ref_size;
+    if (ref_model) ref_size = llm::model_size(*ref, ref_model->config);
     fmt::print("model       {} ({})\n", *model, m.format);
+    fmt::print("size        {}\n", size.str());
     if (ref_model) fmt::print("reference   {} ({})\n", *ref, ref_model->format);
+    if (ref_size) fmt::print("ref. size   {}\n", ref_size->str());
     if (stored_ref) fmt::print("reference   {} (stored reference of {})\n", *ref, kref->metadata.value("source", "?"));
     if (!differences.empty())
       fmt::print("note        reference and model configs differ: {}\n", fmt::join(differences, ", "));
@@ -245,6 +252,7 @@ Action add_ppl_command(CLI::App& app) {
       nlohmann::json j = r.to_json();
       j["model"] = *model;
       j["format"] = m.format;
+      j["size"] = size.to_json();
       j["text"] = tokens->empty() ? *text : *tokens;
       j["text_tokens"] = ids.size();
       j["tokenizer"] = tokenizer_used;
@@ -252,6 +260,7 @@ Action add_ppl_command(CLI::App& app) {
         nlohmann::json kj = kres->to_json();
         kj["reference"] = *ref;
         kj["reference_format"] = ref_model ? ref_model->format : "stored";
+        if (ref_size) kj["reference_size"] = ref_size->to_json();
         if (stored_ref) kj["stored_reference"] = kref->metadata;
         kj["config_differences"] = differences;
         kj["vocabulary_check"] = vocab_check;

@@ -10,6 +10,7 @@
 #include "pare/llm/llama_package.h"
 #include "pare/llm/llama_quantize.h"
 #include "pare/llm/model_loader.h"
+#include "pare/llm/model_size.h"
 #include "pare/llm/perplexity.h"
 #include "pare/quant/quantized_tensor.h"
 
@@ -65,6 +66,14 @@ TEST(LlamaQuantize, PackageHoldsTheRoundedWeightsAndRuns) {
   // int4 codes + one float16 scale per 32 weights.
   EXPECT_DOUBLE_EQ(r.quantized_bits_per_weight, 4.0 + 16.0 / 32.0);
   EXPECT_GT(r.file_bits_per_weight, r.quantized_bits_per_weight);  // embeddings and head stay float16
+
+  // The size read back from the package's index is what the quantizer reported, and the float16 source
+  // folder is 16 bits per projection weight.
+  const ModelSize size = model_size(o.out, src.config);
+  EXPECT_DOUBLE_EQ(size.linear_bits_per_weight(), r.quantized_bits_per_weight);
+  EXPECT_DOUBLE_EQ(size.file_bits_per_weight(), r.file_bits_per_weight);
+  EXPECT_EQ(size.params, r.params);
+  EXPECT_DOUBLE_EQ(model_size(f / "model", src.config).linear_bits_per_weight(), 16.0);
 
   ASSERT_TRUE(is_llama_package(o.out));
   const LlamaModel q = load_llama(o.out);
