@@ -3,7 +3,7 @@
 # and Q4_0 GGUF; then, on the same text and context, llama.cpp's `llama-perplexity` (the llama.cpp protocol)
 # and `pare ppl --protocol llamacpp` score each file, and both tools measure the KL divergence and top-1
 # agreement of Q8_0 and Q4_0 against F16 (`llama-perplexity --kl-divergence-base/--kl-divergence`,
-# `pare ppl --ref`). Writes bench/results/llm_vs_llamacpp.json.
+# `pare ppl --ref`), pare both in float32 and with --llamacpp-numerics. Writes bench/results/llm_vs_llamacpp.json.
 #
 # llama.cpp is not part of pare: build it yourself from a snapshot (cmake -DLLAMA_CURL=OFF; targets
 # llama-perplexity, llama-quantize) and pass its bin folder.
@@ -75,30 +75,37 @@ def main():
                        base, "--kl-divergence"])
             rows[typ]["llamacpp_kld"] = grab(r"Mean\s+KLD:\s+([0-9.eE+-]+)", out, "the mean KLD")
             rows[typ]["llamacpp_top1"] = grab(r"Same top p:\s+([0-9.]+)", out, "the top-1 agreement")
-    # pare on the same files.
-    for typ in ["f16", "q8_0", "q4_0"]:
-        js = os.path.join(work, f"pare-{typ}.json")
-        cmd = [pare, "ppl", files[typ], "--text", text, "--ctx", ctx, "--protocol", "llamacpp", "--threads", t,
-               "--quiet", "--json", js]
-        cmd += ["--ref", files["f16"]] if typ != "f16" else []
-        run(cmd)
-        with open(js) as f:
-            j = json.load(f)
-        rows[typ]["pare_ppl"] = j["perplexity"]
-        rows[typ]["ppl_relative_difference"] = abs(j["perplexity"] - rows[typ]["llamacpp_ppl"]) / rows[typ]["llamacpp_ppl"]
-        if typ != "f16":
-            k = j["kld"]
-            rows[typ]["pare_kld"] = k["mean"]
-            rows[typ]["pare_kld_stderr"] = k["stderr"]
-            rows[typ]["pare_top1"] = k["top1_same_percent"]
-            rows[typ]["kld_relative_difference"] = abs(k["mean"] - rows[typ]["llamacpp_kld"]) / rows[typ]["llamacpp_kld"]
-            rows[typ]["top1_difference_points"] = abs(k["top1_same_percent"] - rows[typ]["llamacpp_top1"])
+    # pare on the same files, twice: in float32 (pare's own numbers: the weights' quantization alone), and
+    # with --llamacpp-numerics (activations rounded as llama.cpp's CPU backend rounds them before each product),
+    # which is what reproduces llama.cpp's figures.
+    for mode, extra in [("", []), ("_llamacpp_numerics", ["--llamacpp-numerics"])]:
+        for typ in ["f16", "q8_0", "q4_0"]:
+            js = os.path.join(work, f"pare-{typ}{mode}.json")
+            cmd = [pare, "ppl", files[typ], "--text", text, "--ctx", ctx, "--protocol", "llamacpp", "--threads", t,
+                   "--quiet", "--json", js] + extra
+            cmd += ["--ref", files["f16"]] if typ != "f16" else []
+            run(cmd)
+            with open(js) as f:
+                j = json.load(f)
+            row = rows[typ]
+            row["pare_ppl" + mode] = j["perplexity"]
+            row["ppl_relative_difference" + mode] = abs(j["perplexity"] - row["llamacpp_ppl"]) / row["llamacpp_ppl"]
+            if typ != "f16":
+                k = j["kld"]
+                row["pare_kld" + mode] = k["mean"]
+                row["pare_kld_stderr" + mode] = k["stderr"]
+                row["pare_top1" + mode] = k["top1_same_percent"]
+                row["kld_relative_difference" + mode] = abs(k["mean"] - row["llamacpp_kld"]) / row["llamacpp_kld"]
+                row["top1_difference_points" + mode] = abs(k["top1_same_percent"] - row["llamacpp_top1"])
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(),
         "model": os.path.relpath(a.model, ROOT) if a.model.startswith(ROOT) else a.model,
         "text": a.text, "ctx": a.ctx, "protocol": "llamacpp", "threads": a.threads,
         "llamacpp": os.path.abspath(a.llama_bin),
+        "note": "llama-perplexity prints its mean KLD with 6 decimals (%10.6lf), so its KLD carries a rounding "
+                "error of up to 5e-7; pare's own figures are in float32, the _llamacpp_numerics ones round "
+                "activations as llama.cpp does (pare ppl --llamacpp-numerics)",
         "types": rows,
     }
     os.makedirs(os.path.dirname(a.out), exist_ok=True)

@@ -17,6 +17,7 @@
 #include "pare/io/gguf.h"
 #include "pare/io/npy.h"
 #include "pare/io/safetensors.h"
+#include "pare/llm/gguf_llama.h"
 #include "pare/llm/kl_divergence.h"
 #include "pare/llm/model_loader.h"
 #include "pare/llm/model_size.h"
@@ -96,6 +97,10 @@ Action add_ppl_command(CLI::App& app) {
   cmd->add_option("--batch", *batch, "windows per run (memory: attention scores of this many windows)")
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_flag("--quiet", *quiet, "no progress output");
+  auto llamacpp_numerics = std::make_shared<bool>(false);
+  cmd->add_flag("--llamacpp-numerics", *llamacpp_numerics,
+                "GGUF models: round activations as llama.cpp's CPU backend does before each matrix product "
+                "(Q8_0 blocks for Q8_0/Q4_0 weights, float16 for F16), to reproduce its figures");
   return [=]() {
     const auto t_start = std::chrono::steady_clock::now();
     exec::set_threads(*threads);
@@ -103,11 +108,13 @@ Action add_ppl_command(CLI::App& app) {
       throw Error("nothing to score").hint("give --text FILE (or --tokens FILE.npy of token ids)");
     // Everything that can fail on bad input fails here, before the long part.
     llm::LlamaModel m = llm::load_llama(*model);
+    if (*llamacpp_numerics) llm::use_llamacpp_numerics(m);
     const bool stored_ref = !ref->empty() && llm::looks_like_stored_reference(*ref);
     std::optional<llm::LlamaModel> ref_model;
     std::vector<std::string> differences;
     if (!ref->empty() && !stored_ref) {
       ref_model = llm::load_llama(*ref);
+      if (*llamacpp_numerics) llm::use_llamacpp_numerics(*ref_model);
       llm::check_same_vocab_size(ref_model->config, *ref, m.config, *model);
       differences = llm::config_differences(ref_model->config, m.config);
     }

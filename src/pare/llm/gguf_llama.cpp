@@ -1,5 +1,7 @@
 #include "pare/llm/gguf_llama.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include <memory>
@@ -229,6 +231,34 @@ void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType typ
                           });
   }
   w.write(path, protected_inputs);
+}
+
+void use_llamacpp_numerics(LlamaModel& m) {
+  if (m.format != "gguf")
+    throw Error("llama.cpp numerics apply to GGUF models")
+        .file(m.source)
+        .hint("export the model with pare export --format gguf, or leave --llamacpp-numerics out");
+  const io::GgufFile g = io::GgufFile::open(m.source);
+  std::map<std::string, std::string> rounding;
+  for (const auto& t : llama_tensors(m.config)) {
+    if (!stored_transposed(t.name) && t.name != "model.embed_tokens.weight") continue;  // norms: no product
+    const io::GgmlType type = g.tensor_info(gguf_tensor_name(t.name)).type();
+    std::string r;
+    if (type == io::GgmlType::Q8_0 || type == io::GgmlType::Q4_0)
+      r = "q8_0";
+    else if (type == io::GgmlType::F16)
+      r = "f16";
+    else if (type != io::GgmlType::F32)
+      throw Error("pare does not know how llama.cpp rounds the activations for this weight type")
+          .file(m.source)
+          .tensor(gguf_tensor_name(t.name))
+          .expected("F32, F16, Q8_0 or Q4_0");
+    rounding[t.name] = r;
+  }
+  m.rounding = [rounding](const std::string& name) {
+    auto it = rounding.find(name);
+    return it == rounding.end() ? std::string() : it->second;
+  };
 }
 
 }  // namespace pare::llm

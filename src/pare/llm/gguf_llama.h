@@ -29,6 +29,13 @@ LlamaModel load_llama_gguf(const std::string& path);
 // the key when they are missing or inconsistent.
 Vocab read_gguf_vocab(const std::string& path);
 
+// Makes `m` (loaded from a GGUF file) round its activations as llama.cpp's CPU backend does before each
+// matrix product (llama_graph.h ActivationRounding): to Q8_0 blocks where the weight is Q8_0 or Q4_0 (their
+// dot products run on Q8_0 activations), to float16 where it is F16; F32 weights see float32. Not
+// reproduced: llama.cpp's float16 KV cache and attention products. Error for other formats and for weight
+// types whose llama.cpp activation format pare does not know (BF16, k-quants).
+void use_llamacpp_numerics(LlamaModel& m);
+
 // Writes `m` as GGUF: every 2-D weight (embeddings and head included) as `type` (F16, Q8_0, Q4_0; like
 // `llama-quantize --pure`), norms as F32, the `llama.*` keys and the tokenizer. Atomic.
 void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType type, const std::string& path,

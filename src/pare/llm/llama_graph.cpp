@@ -24,6 +24,7 @@ struct BlockBuilder {
   ir::GraphBuilder& b;
   const LlamaConfig& c;
   const WeightSource& w;
+  ActivationRounding rounding = {};
 
   std::string weight(const std::string& name, const std::vector<int64_t>& hf_shape) {
     return b.initializer(name, graph_weight(w, c, name, hf_shape));
@@ -42,7 +43,34 @@ struct BlockBuilder {
 
   // x [N, T, din] @ W^T -> [N, T, dout]; `name` is the module ("model.layers.0.self_attn.q_proj").
   std::string proj(const std::string& x, const std::string& name, int64_t dout, int64_t din) {
-    return b.add1("MatMul", {x, weight(name + ".weight", {dout, din})}, {}, name);
+    const std::string format = rounding ? rounding(name + ".weight") : "";
+    const std::string in = format.empty() ? x : round_input(x, format, din, name + ".input");
+    return b.add1("MatMul", {in, weight(name + ".weight", {dout, din})}, {}, name);
+  }
+
+  // round_activation() as graph ops. q8_0: d = max|x| / 127 per block of 32, codes round(x / d), values
+  // codes * float16(d).
+  std::string round_input(const std::string& x, const std::string& format, int64_t din, const std::string& name) {
+    const auto to_f16_and_back = [&](const std::string& v, const std::string& n) {
+      auto h = b.add1("Cast", {v}, {{"to", int64_t{10}}}, n + ".f16");  // TensorProto FLOAT16
+      return b.add1("Cast", {h}, {{"to", int64_t{1}}}, n + ".f32");
+    };
+    if (format == "f16") return to_f16_and_back(x, name);
+    PARE_ASSERT(format == "q8_0", "unknown activation rounding");
+    if (din % 32 != 0)
+      throw Error("q8_0 activation rounding needs a reduction size that is a multiple of 32").tensor(name);
+    auto blocks =
+        b.add1("Reshape", {x, b.constant_ints({0, 0, din / 32, 32}, name + ".block_shape")}, {}, name + ".blocks");
+    auto amax = b.add1("ReduceMax", {b.add1("Abs", {blocks}, {}, name + ".abs")},
+                       {{"axes", std::vector<int64_t>{-1}}, {"keepdims", int64_t{1}}}, name + ".amax");
+    auto d = b.add1("Div", {amax, b.constant(at::scalar_tensor(127.0f), name + ".qmax")}, {}, name + ".d");
+    // ggml: id = d ? 1/d : 0; a zero block stays zero with any finite id, so a floor on d does the same.
+    auto id = b.add1("Reciprocal",
+                     {b.add1("Max", {d, b.constant(at::scalar_tensor(1e-30f), name + ".tiny")}, {}, name + ".d_floor")},
+                     {}, name + ".id");
+    auto q = b.add1("Round", {b.add1("Mul", {blocks, id}, {}, name + ".scaled")}, {}, name + ".codes");
+    auto y = b.add1("Mul", {q, to_f16_and_back(d, name + ".d")}, {}, name + ".values");
+    return b.add1("Reshape", {y, b.constant_ints({0, 0, din}, name + ".shape")}, {}, name);
   }
 
   // [N, T, heads * Dh] -> [N, heads, T, Dh]
@@ -210,11 +238,25 @@ ir::Graph llama_graph(const LlamaConfig& c, const WeightSource& weights) {
   return g;
 }
 
-ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights) {
+at::Tensor round_activation(const at::Tensor& x, const std::string& format) {
+  if (format.empty()) return x;
+  if (format == "f16") return x.to(at::kHalf).to(at::kFloat);
+  PARE_ASSERT(format == "q8_0" && x.size(-1) % 32 == 0, "round_activation: q8_0 needs a multiple of 32");
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() /= 32;
+  shape.push_back(32);
+  const at::Tensor blocks = x.reshape(shape);
+  const at::Tensor d = blocks.abs().amax(-1, true) / 127.0f;
+  const at::Tensor q = at::round(blocks * at::reciprocal(at::clamp_min(d, 1e-30f)));
+  return (q * d.to(at::kHalf).to(at::kFloat)).reshape(x.sizes());
+}
+
+ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights,
+                            const ActivationRounding& rounding) {
   if (layer < 0 || layer >= c.num_layers)
     throw Error(fmt::format("layer {} out of range", layer)).expected(fmt::format("0 to {}", c.num_layers - 1));
   ir::GraphBuilder b(fmt::format("llama.layer{}", layer), 17);
-  BlockBuilder bb{b, c, weights};
+  BlockBuilder bb{b, c, weights, rounding};
   auto x = b.input("hidden", ir::DType::Float, {-1, -1, c.hidden_size});
   auto cos = b.input("cos", ir::DType::Float, {-1, c.head_dim});
   auto sin = b.input("sin", ir::DType::Float, {-1, c.head_dim});

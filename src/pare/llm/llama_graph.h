@@ -22,6 +22,16 @@ namespace pare::llm {
 // A weight by its Hugging Face name, in Hugging Face layout ([out, in] for projections), any float dtype.
 using WeightSource = std::function<at::Tensor(const std::string& hf_name)>;
 
+// Optional rounding of the activation a projection reads, by the projection's weight name: "" (none, float32
+// as everywhere else in pare), "f16" (rounded to float16) or "q8_0" (blocks of 32 along the reduction axis
+// rounded to int8 with a float16 scale, ggml's quantize_row_q8_0). This is what llama.cpp's CPU backend does
+// to the activations before a matrix product with F16 weights, and with Q8_0 or Q4_0 weights (their dot
+// product runs on Q8_0 activations); llm/gguf_llama.h sets it from a GGUF file's tensor types so that pare can
+// reproduce llama.cpp's numbers (pare ppl --llamacpp-numerics).
+using ActivationRounding = std::function<std::string(const std::string& hf_weight_name)>;
+// The rounding itself, on the last axis of x (its size a multiple of 32 for "q8_0").
+at::Tensor round_activation(const at::Tensor& x, const std::string& format);
+
 // Seeded random weights: projections and embeddings normal(0, 0.02) (HF's initializer_range), norms 1.
 WeightSource random_weights(const LlamaConfig& c, uint64_t seed);
 
@@ -31,7 +41,8 @@ ir::Graph llama_graph(const LlamaConfig& c, const WeightSource& weights);
 
 // Decoder block `layer` alone, for layer-by-layer (streaming) work: inputs "hidden" [N, T, d],
 // "cos" and "sin" [T, head_dim], "mask" [T, T] (0 or -inf) -> output "hidden_out" [N, T, d].
-ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights);
+ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights,
+                            const ActivationRounding& rounding = {});
 
 // Rotary tables for positions 0..T-1: cos and sin, each [T, head_dim] float (HF's cat(freqs, freqs)).
 std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaConfig& c, int64_t T);

@@ -178,3 +178,54 @@ TEST(LlamaQuantize, RulesAndExclusionsUseHuggingFaceNames) {
 
 }  // namespace
 }  // namespace pare::llm
+
+namespace pare::llm {
+namespace {
+
+// ggml's Q8_0 activation rounding: per block of 32, d = max|x| / 127, values round(x / d) * float16(d).
+TEST(LlamaCppNumerics, Q8_0RoundingOfActivations) {
+  at::Tensor x = at::randn({2, 3, 64}, at::TensorOptions().dtype(at::kFloat)) * 3;
+  x.index_put_({0, 0, at::indexing::Slice(0, 32)}, 0.0f);  // a zero block stays zero
+  const at::Tensor y = round_activation(x, "q8_0");
+  ASSERT_EQ(y.sizes(), x.sizes());
+  const at::Tensor blocks = x.reshape({2, 3, 2, 32}), yb = y.reshape({2, 3, 2, 32});
+  const at::Tensor d = blocks.abs().amax(-1, true) / 127.0f, d16 = d.to(at::kHalf).to(at::kFloat);
+  // Every value is an integer multiple (|k| <= 127) of the block's float16 scale, within half a step of x plus
+  // what the float16 scale adds (up to 127 times its rounding).
+  const at::Tensor k = yb / at::clamp_min(d16, 1e-30f);
+  EXPECT_TRUE(at::allclose(k, at::round(k), 0, 1e-3));
+  EXPECT_LE(k.abs().max().item<float>(), 127.5f);
+  EXPECT_TRUE(((yb - blocks).abs() <= d * 0.5f + (d16 - d).abs() * 127.0f + 1e-6f).all().item<bool>());
+  EXPECT_TRUE(at::equal(y[0][0].narrow(0, 0, 32), at::zeros({32})));
+  EXPECT_FALSE(at::equal(y, x));
+  EXPECT_TRUE(at::equal(round_activation(x, "f16"), x.to(at::kHalf).to(at::kFloat)));
+  EXPECT_TRUE(at::equal(round_activation(x, ""), x));
+}
+
+// The graph's rounding (ops in the block graph) and the head's (libtorch) change the logits slightly.
+TEST(LlamaCppNumerics, RoundedModelStaysCloseToTheFloatOne) {
+  const LlamaConfig c = LlamaConfig::preset("test");
+  LlamaModel m;
+  m.config = c;
+  m.weights = random_weights(c, 3);
+  m.source = "random";
+  m.format = "graph";
+  at::Tensor ids = at::randint(0, c.vocab_size, {2, 16}, at::TensorOptions().dtype(at::kLong));
+  auto logits = [&](const LlamaModel& model) {
+    at::Tensor out;
+    stream_logits(model, ids, {}, [&](int64_t, const at::Tensor& l) { out = out.defined() ? at::cat({out, l}) : l; });
+    return out;
+  };
+  const at::Tensor exact = logits(m);
+  LlamaModel q = m;
+  q.rounding = [](const std::string&) { return std::string("q8_0"); };
+  const at::Tensor rounded = logits(q);
+  const double rel = ((rounded - exact).norm() / exact.norm()).item<double>();
+  EXPECT_GT(rel, 1e-5);  // it does something
+  EXPECT_LT(rel, 2e-2);  // 8-bit activations: a small change
+  q.rounding = [](const std::string&) { return std::string(); };
+  EXPECT_TRUE(at::equal(logits(q), exact));
+}
+
+}  // namespace
+}  // namespace pare::llm

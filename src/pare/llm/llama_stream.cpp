@@ -58,7 +58,7 @@ at::Tensor stream_hidden(const LlamaModel& m, const at::Tensor& ids, const Strea
   at::Tensor mask = causal_mask(T);
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     // The block's graph holds its float32 weights; it dies at the end of the iteration.
-    ir::Graph block = llama_block_graph(c, layer, m.weights);
+    ir::Graph block = llama_block_graph(c, layer, m.weights, m.rounding);
     exec::Executor ex(block);
     for (int64_t s = 0; s < N; s += sb) {
       const int64_t n = std::min(sb, N - s);
@@ -77,7 +77,7 @@ at::Tensor stream_hidden(const LlamaModel& m, const at::Tensor& ids, const Strea
 
 at::Tensor LlamaHead::logits(const at::Tensor& hidden) const {
   at::NoGradGuard no_grad;
-  return at::matmul(rms_norm(hidden, norm, rms_norm_eps), head);
+  return at::matmul(round_activation(rms_norm(hidden, norm, rms_norm_eps), rounding), head);
 }
 
 LlamaHead llama_head(const LlamaModel& m) {
@@ -88,6 +88,7 @@ LlamaHead llama_head(const LlamaModel& m) {
                                           : fetch(m, "lm_head.weight", {c.vocab_size, c.hidden_size});
   h.head = head.t().contiguous();
   h.rms_norm_eps = c.rms_norm_eps;
+  if (m.rounding) h.rounding = m.rounding(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   return h;
 }
 

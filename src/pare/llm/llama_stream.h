@@ -25,6 +25,8 @@ struct LlamaModel {
   std::string format;  // "safetensors", "gguf", "pare", "graph"
   // Optional: lets go of a weight's memory once a layer is done with it (memory-mapped pages).
   std::function<void(const std::string& hf_name)> release;
+  // Optional: activation rounding before each projection and the head (llama_graph.h); none by default.
+  ActivationRounding rounding;
 };
 
 // The weights of a graph built by llama_graph (e.g. trained or fake-quantized), as a WeightSource.
@@ -47,6 +49,7 @@ struct LlamaHead {
   at::Tensor norm;  // [d]
   at::Tensor head;  // [d, vocab], the layout the graph's MatMul reads
   double rms_norm_eps = 1e-6;
+  std::string rounding;  // of the normalized hidden states before the head's product (llama_graph.h)
 
   at::Tensor logits(const at::Tensor& hidden) const;
   int64_t vocab_size() const { return head.size(1); }
