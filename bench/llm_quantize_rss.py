@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--config", default="tinyllama-1.1b")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--interrupt-after", type=float, default=0.4, help="share of the first run's time")
+    ap.add_argument("--interrupt-after", type=float, default=0.4, help="share of the units to finish first")
     ap.add_argument("--keep", help="work folder to use and keep (default: a temporary one, removed)")
     ap.add_argument("--out", default=os.path.join(HERE, "results/llm_quantize_rss.json"))
     a = ap.parse_args()
@@ -80,21 +80,42 @@ def main():
     # Interrupted, then resumed.
     resumed = os.path.join(work, "resumed.pare")
     fresh(resumed)
-    proc = subprocess.Popen(quantize + ["--out", resumed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(wall * a.interrupt_after)
+    # SIGINT back to its default in the child: a shell's background job inherits it ignored.
+    proc = subprocess.Popen(quantize + ["--out", resumed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    partial = resumed + ".partial"
+
+    def finished_units():
+        try:
+            return len([f for f in os.listdir(partial) if f.startswith("unit-") and f.endswith(".json")])
+        except FileNotFoundError:
+            return 0
+
+    # Interrupt once the given share of the units is finished (Ctrl-C, as a user would).
+    while proc.poll() is None and finished_units() < a.interrupt_after * q["units"]:
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     proc.wait()
-    finished = len([f for f in os.listdir(resumed + ".partial") if f.endswith(".json") and f.startswith("unit-")])
+    finished = finished_units()
+    if proc.returncode == 0 or finished == 0:
+        sys.exit("the run to interrupt finished before it could be interrupted")
     wall2, rss2, out2 = timed(quantize + ["--out", resumed])
     m = re.search(r"\((\d+) of (\d+) units resumed", out2)
-    resume_row = {"interrupted_after_s": wall * a.interrupt_after, "exit_code_of_interrupted_run": proc.returncode,
+    resume_row = {"interrupted_after_units": finished, "exit_code_of_interrupted_run": proc.returncode,
                   "units_finished_before_interrupt": finished, "units_resumed": int(m.group(1)) if m else 0,
                   "second_run_wall_s": wall2, "identical_to_uninterrupted": filecmp.cmp(whole, resumed, shallow=False)}
     os.remove(resumed)
 
     gguf = os.path.join(work, "model-f16.gguf")
     if not os.path.exists(gguf):
-        subprocess.run([pare, "export", model, "--format", "gguf", "--type", "f16", "--out", gguf], check=True)
+        # GGUF carries a vocabulary; the random model has none, so a SentencePiece BPE of its vocabulary size
+        # is trained on the Brown corpus for it (what the tokens are does not matter to quantization).
+        tok = os.path.join(work, "tokenizer.model")
+        if not os.path.exists(tok):
+            subprocess.run([pare, "text", "train-tokenizer", "--data", "brown:train", "--vocab-size",
+                            str(config["vocab_size"]), "--seed", "1", "--out", tok], check=True)
+        subprocess.run([pare, "export", model, "--format", "gguf", "--type", "f16", "--tokenizer", tok, "--out", gguf],
+                       check=True)
     q40 = os.path.join(work, "model-q4_0.gguf")
     fresh(q40)
     wall3, rss3, _ = timed([os.path.join(a.llama_bin, "llama-quantize"), gguf, q40, "Q4_0", t])
