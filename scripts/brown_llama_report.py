@@ -45,7 +45,7 @@ def main():
         if not os.path.exists(path):
             continue
         r = load(f"brown-llama-ppl-{p}.json")
-        print(f"| `logs/brown-llama-ppl-{p}.json` | {p} | {r['windows']} | {r['scored']} | **{r['perplexity']:.2f}** "
+        print(f"| `logs/brown-llama-ppl-{p}.json` | {p} | {r['windows']} | {r['scored_tokens']} | **{r['perplexity']:.2f}** "
               f"| {r['nll']:.4f} ± {r['nll_stderr']:.4f} |")
     return 0
 
