@@ -15,7 +15,12 @@ int set_threads(int n) {
   // Looked up at run time: libtorch may be built on another BLAS (MKL, reference BLAS), where there is
   // nothing to limit and no symbol to link against.
   using SetThreads = void (*)(int);
-  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(std::getenv("PARE_BLAS_THREADS") ? std::atoi(std::getenv("PARE_BLAS_THREADS")) : 1);
+  // One thread by default (see docs/training.md, "Threads"); PARE_BLAS_THREADS=N for GEMM-bound work such as
+  // LLM training, where OpenBLAS on every core and libtorch's pool on one is faster.
+  const char* blas = std::getenv("PARE_BLAS_THREADS");
+  const int blas_threads = blas ? std::max(1, std::atoi(blas)) : 1;
+  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(blas_threads);
   return at::get_num_threads();
 }
 
