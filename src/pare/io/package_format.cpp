@@ -1,5 +1,9 @@
 #include "pare/io/package_format.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -191,6 +195,23 @@ std::pair<const uint8_t*, size_t> PackageReader::blob(const nlohmann::json& name
     fail("blob '" + name_json.get<std::string>() + "' fails its checksum");
   return {data + offset, static_cast<size_t>(bytes)};
 }
+
+MappedFile::MappedFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Error("cannot open package").file(path).hint("check the path");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
+    ::close(fd);
+    throw Error("package is empty or unreadable").file(path);
+  }
+  size = static_cast<size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) throw Error("cannot memory-map package").file(path);
+  data = static_cast<const uint8_t*>(map);
+}
+
+MappedFile::~MappedFile() { ::munmap(const_cast<uint8_t*>(data), size); }
 
 int64_t package_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

@@ -61,6 +61,16 @@ struct PackageReader {
   std::pair<const uint8_t*, size_t> blob(const nlohmann::json& name) const;
 };
 
+// A package file memory-mapped read-only (MAP_PRIVATE) for as long as the object lives. Errors name the file.
+struct MappedFile {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+};
+
 // Element count of `shape`, or -1 when negative or absurd (over 2^40).
 int64_t package_numel(const std::vector<int64_t>& shape);
 

@@ -1,10 +1,5 @@
 #include "pare/io/pare_package.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -98,25 +93,8 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
 }
 
 Package load_package(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error("cannot open package").file(path).hint("check the path");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
-    ::close(fd);
-    throw Error("package is empty or unreadable").file(path);
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw Error("cannot memory-map package").file(path);
-  try {
-    Package p = package_from_bytes(static_cast<const uint8_t*>(map), size, path);
-    ::munmap(map, size);
-    return p;
-  } catch (...) {
-    ::munmap(map, size);
-    throw;
-  }
+  const MappedFile file(path);
+  return package_from_bytes(file.data, file.size, path);
 }
 
 bool is_package(const std::string& path) {

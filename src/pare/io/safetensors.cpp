@@ -17,6 +17,7 @@
 
 #include "pare/error.h"
 #include "pare/io/atomic_file.h"
+#include "pare/io/page_release.h"
 #include "pare/io/safetensors_header.h"
 
 // The buffer is mapped and viewed as is: the format is little-endian.
@@ -267,11 +268,7 @@ void SafetensorsModel::release(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
   const std::shared_ptr<const Shard>& shard = shards_[entries_.at(name).shard];
   if (!shard->map) return;
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(shard->data + shard->header.buffer + e.begin);
-  const uintptr_t end = reinterpret_cast<uintptr_t>(shard->data + shard->header.buffer + e.end);
-  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;  // whole pages only
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  release_pages(reinterpret_cast<const uint8_t*>(shard->data) + shard->header.buffer + e.begin, e.end - e.begin);
 }
 
 at::Tensor SafetensorsModel::tensor(const std::string& name) const {

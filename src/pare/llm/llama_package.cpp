@@ -1,16 +1,12 @@
 #include "pare/llm/llama_package.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <map>
 #include <memory>
 
 #include "pare/error.h"
 #include "pare/io/package_format.h"
+#include "pare/io/page_release.h"
 #include "pare/io/pare_package.h"
 #include "pare/llm/model_loader.h"
 
@@ -20,44 +16,27 @@ namespace {
 
 // The mapped file and its parsed header, shared by the model's weight source and release callbacks.
 struct MappedPackage {
-  void* map = MAP_FAILED;
-  size_t size = 0;
+  io::MappedFile file;
   io::PackageReader reader;
   std::map<std::string, nlohmann::json> floats;     // name -> "tensors" entry
   std::map<std::string, nlohmann::json> quantized;  // name -> "quantized" entry
 
-  ~MappedPackage() {
-    if (map != MAP_FAILED) ::munmap(map, size);
-  }
+  explicit MappedPackage(const std::string& path) : file(path) {}
 };
 
 std::shared_ptr<MappedPackage> map_package(const std::string& path) {
-  auto p = std::make_shared<MappedPackage>();
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error("cannot open package").file(path).hint("check the path");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
-    ::close(fd);
-    throw Error("package is empty or unreadable").file(path);
-  }
-  p->size = static_cast<size_t>(st.st_size);
-  p->map = ::mmap(nullptr, p->size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (p->map == MAP_FAILED) throw Error("cannot memory-map package").file(path);
-  p->reader.data = static_cast<const uint8_t*>(p->map);
-  p->reader.size = p->size;
+  auto p = std::make_shared<MappedPackage>(path);
+  p->reader.data = p->file.data;
+  p->reader.size = p->file.size;
   p->reader.context = path;
   p->reader.open();
   return p;
 }
 
-// Lets go of the memory-mapped pages of blob `name` (whole pages inside it only).
+// Lets go of the memory-mapped pages of blob `name`.
 void release_range(const io::PackageReader& r, const nlohmann::json& name) {
   const auto [offset, bytes] = r.blob_range(name);
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.data + offset), end = begin + bytes;
-  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  io::release_pages(r.data + offset, bytes);
 }
 
 int64_t dtype_bytes(const std::string& dtype) { return dtype == "F16" ? 2 : dtype == "F32" ? 4 : 0; }
