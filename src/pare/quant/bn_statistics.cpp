@@ -144,8 +144,8 @@ int64_t int_attr(const ir::Node& n, const std::string& key, int64_t fallback) {
   return a ? a->i : fallback;
 }
 
-std::optional<ChannelStats> binary(const ir::Graph& g, const ir::Node& n, const ChannelStats* x,
-                                   const ChannelStats* y) {
+std::optional<ChannelStats> binary(const ir::Graph& g, const ir::Node& n, const ChannelStats* x, const ChannelStats* y,
+                                   const StatsOptions& opt) {
   const std::string& op = n.op_type;
   if (x && y) {
     if (same_root(*x, *y)) {  // e.g. x * (1 + erf(x / sqrt 2)): one z, evaluate the expression on it
@@ -163,8 +163,8 @@ std::optional<ChannelStats> binary(const ir::Graph& g, const ir::Node& n, const 
       return std::nullopt;
     // Independent summands: means add, variances add; the sum is modelled Gaussian (moment matching).
     const at::Tensor m = op == "Add" ? x->mean + y->mean : x->mean - y->mean;
-    return gaussian(m, (x->std.pow(2) + y->std.pow(2)).sqrt(), x->axis, n.outputs[0],
-                    op + "(" + x->source + ", " + y->source + ")", false);
+    const at::Tensor sd = opt.sum_std_bound ? x->std + y->std : (x->std.pow(2) + y->std.pow(2)).sqrt();
+    return gaussian(m, sd, x->axis, n.outputs[0], op + "(" + x->source + ", " + y->source + ")", false);
   }
   // One operand modelled, the other a scalar or per-channel constant: affine.
   const bool first = x != nullptr;
@@ -208,7 +208,7 @@ std::optional<ChannelStats> propagate(const ir::Graph& g, const ir::Node& n,
     return gaussian(b, *gamma, -1, out, "layernorm:" + n.name, false);
   }
   const ChannelStats* x = known(0);
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return binary(g, n, x, known(1));
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return binary(g, n, x, known(1), o);
   if (op == "MatMul" && o.transformer_fallback) {
     // Softmax(.) @ V: each output row is a convex combination of V's rows, so V's range bounds it.
     if (auto p = g.producer(n.inputs[0]); p && g.nodes[*p].op_type == "Softmax" && known(1))

@@ -17,7 +17,7 @@
 //    still the input's). Flatten and an NCHW Reshape keep the channel as "feature block" (NCHW order).
 //  - Add of two modelled values: means add, variances add (independence), and the sum is modelled as a
 //    fresh Gaussian with those moments (moment matching). Residual sums are positively correlated in
-//    practice, so this under-estimates their std.
+//    practice, so this under-estimates their std (StatsOptions::sum_std_bound uses std1 + std2 instead).
 //  - Graph input: when the input is first normalized by the graph itself (Sub mean, then Mul 1/std or
 //    Div std, per channel), the raw input is modelled as N(mean, std^2): the constants are taken as the
 //    training data's moments, so the normalized value is ~N(0, 1). With StatsOptions::input_range
@@ -75,6 +75,10 @@ struct StatsOptions {
   // Bounds of the raw graph input, e.g. {0, 1} for pixels / 255; nullopt: unbounded Gaussian input.
   std::optional<std::pair<double, double>> input_range;
   bool transformer_fallback = true;  // LayerNormalization / MatMul / attention rules (see above)
+  // Std of a sum of two modelled values: sqrt(v1 + v2) (independent, Nagel-style; under-estimates the
+  // positively correlated residual sums of the zoo CNNs) or std1 + std2 (the upper bound over all
+  // correlations, by Minkowski's inequality: conservative ranges).
+  bool sum_std_bound = false;
 };
 
 // Statistics of every value the rules reach in the UNFOLDED graph (BatchNormalization still present),

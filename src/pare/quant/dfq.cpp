@@ -102,9 +102,11 @@ at::Tensor out_range(const at::Tensor& w, int64_t out_axis) {
 at::Tensor in_range(const at::Tensor& w, const Linear& l) {
   const at::Tensor a = w.abs().to(at::kDouble);
   if (l.gemm) return a.amax(l.out_axis);
+  // Conv [O, I/g, k...]: group i's filters (rows i*O/g ...) read input channels i*I/g ...
   const at::Tensor per = a.flatten(2).amax(2);  // [O, I/g]
-  const int64_t c = per.size(1) * l.group;
-  return at::zeros({c}, at::kDouble).scatter_reduce(0, conv_input_index(w, l.group).flatten(), per.flatten(), "amax");
+  std::vector<at::Tensor> groups;
+  for (const at::Tensor& rows : per.chunk(l.group, 0)) groups.push_back(rows.amax(0));
+  return at::cat(groups);
 }
 
 // W2 multiplied by s along its input channels.

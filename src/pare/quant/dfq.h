@@ -44,8 +44,8 @@ struct CleOptions {
   };
   Relu6 relu6 = Relu6::PerChannelBound;
   bool linear_pairs = true;  // pairs with no activation between (exact), e.g. MobileNetV2 project -> expand
-  int max_sweeps = 20;
-  double tolerance = 1e-3;  // stop after a sweep whose scales all lie in [1 - tol, 1 + tol]
+  int max_sweeps = 100;      // MobileNetV2 (zoo): 22 sweeps to 1e-3, 46 to 1e-6; ResNet-20: 2
+  double tolerance = 1e-3;   // stop after a sweep whose scales all lie in [1 - tol, 1 + tol]
 };
 
 struct DfqLayerReport {
