@@ -33,7 +33,9 @@ namespace {
 struct QuantizeArgs {
   std::string model, out, recipe, calib, eval, json, method = "rtn", granularity = "channel", weight_scale = "minmax";
   std::string observer = "minmax", act_granularity = "tensor", first_last = "same";
-  int wbits = 8, abits = 8, threads = 0;
+  std::string pipe_split = "first", exponent = "layer";
+  int wbits = 8, abits = 8, threads = 0, order = 2, ensemble = 1;
+  double sparsity = 0.5;
   bool asymmetric = false, dry_run = false, quiet = false;
   int64_t batch = 256;
   uint64_t seed = 0;
@@ -66,7 +68,7 @@ bool is_llm_input(const std::string& path) {
 int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
   namespace fs = std::filesystem;
   if (!a.calib.empty())
-    throw Error("Llama quantization with --method rtn takes no calibration data").hint("leave --calib out");
+    throw Error("Llama quantization is weights-only and takes no calibration data").hint("leave --calib out");
   if (!a.eval.empty())
     throw Error("--eval is for classifiers")
         .hint("measure the result with: pare ppl OUT.pare --text brown:heldout --ref " + a.model);
@@ -136,7 +138,15 @@ Action add_quantize_command(CLI::App& app) {
   cmd->add_option("model", a->model, "ONNX model file, or a Llama (Hugging Face folder or .gguf)")->required();
   cmd->add_option("--out,-o", a->out,
                   "output: FILE.onnx (QDQ ONNX) or FILE.pare (package, any grid); none: evaluate only");
-  cmd->add_option("--method", a->method, "quantization method: rtn");
+  cmd->add_option("--method", a->method,
+                  "rtn, or a data-free method: dfq, rex, powerquant, tquant, mquant, ternary-rtn (docs/data_free.md)");
+  cmd->add_option("--order", a->order, "rex: expansion order K (terms per weight), 1..8 (default 2)");
+  cmd->add_option("--sparsity", a->sparsity,
+                  "rex: fraction of output rows expanded from order 2 on, (0, 1] (default 0.5)");
+  cmd->add_option("--ensemble", a->ensemble, "rex: PIPE ensemble of M members run in parallel and summed (1: none)");
+  cmd->add_option("--pipe-split", a->pipe_split,
+                  "rex with --ensemble: first (spec candidate A) or first-expanded (later layers keep all orders)");
+  cmd->add_option("--exponent", a->exponent, "powerquant: one exponent per layer (layer) or for the model (global)");
   cmd->add_option("--recipe", a->recipe, "JSON recipe (flags given on the command line override its values)");
   cmd->add_option("--wbits", a->wbits, "weight bits, 2..8");
   cmd->add_option("--abits", a->abits, "activation bits, 2..8 (0: float activations)");
@@ -164,6 +174,11 @@ Action add_quantize_command(CLI::App& app) {
     nlohmann::json rj = recipe.to_json();
     auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
     if (given("--method")) rj["method"] = a->method;
+    if (given("--order")) rj["order"] = a->order;
+    if (given("--sparsity")) rj["sparsity"] = a->sparsity;
+    if (given("--ensemble")) rj["ensemble"] = a->ensemble;
+    if (given("--pipe-split")) rj["pipe_split"] = a->pipe_split;
+    if (given("--exponent")) rj["exponent"] = a->exponent;
     if (given("--wbits")) rj["wbits"] = a->wbits;
     if (given("--abits")) rj["abits"] = a->abits;
     if (given("--granularity")) rj["granularity"] = a->granularity;
@@ -174,6 +189,10 @@ Action add_quantize_command(CLI::App& app) {
     if (given("--act-granularity")) rj["activation_granularity"] = a->act_granularity;
     if (given("--exclude"))
       for (const auto& e : a->exclude) rj["exclude"].push_back(e);
+    if (!a->calib.empty() && quant::is_data_free(rj.value("method", std::string("rtn"))))
+      throw Error("method " + rj.value("method", std::string("rtn")) + " is data-free: it takes no calibration data")
+          .got("--calib " + a->calib)
+          .hint("leave --calib out");
     const bool llm_input = is_llm_input(a->model);
     // A Llama is quantized weights-only unless asked otherwise (and then refused with a reason).
     if (llm_input && !given("--abits") &&
@@ -224,6 +243,8 @@ Action add_quantize_command(CLI::App& app) {
     qo.calibration.observer = quant::parse_observer(recipe.activation_observer);
     qo.calibration.batch_size = a->batch;
     qo.calibration.seed = a->seed;
+    // pare feeds images as pixels / 255 (data/dataset.h): that bounds the input a data-free model assumes.
+    if (!g.inputs.empty() && g.inputs[0].shape && g.inputs[0].shape->size() == 4) qo.input_range = {{0.0, 1.0}};
     std::unique_ptr<report::Progress> calib_bar;
     qo.calib_progress = [&](int64_t done, int64_t total) {
       if (!calib_bar) calib_bar = std::make_unique<report::Progress>("calibrate", total, a->quiet);
@@ -257,6 +278,11 @@ Action add_quantize_command(CLI::App& app) {
     }
     fmt::print("\nweights    {:.3f} bits/weight over the quantized layers ({:.0f} weights)\n", r.bits_per_weight(),
                r.quantized_weights);
+    if (!r.pipe_note.empty()) fmt::print("pipe       {}\n", r.pipe_note);
+    if (r.pipe_members > 1)
+      fmt::print("pipe       {} members summed at the output ({})\n", r.pipe_members, recipe.pipe_split);
+    fmt::print("compute    {:.3g} MACs, {:.4g} GBOPs per sample ({:.3f}x the same layers at 8-bit weights)\n",
+               r.bops.macs, r.bops.bops / 1e9, r.bops.relative());
     fmt::print("model      {:.0f} bytes (float: {:.0f} bytes, {:.2f}x smaller)\n", r.model_bits / 8, r.float_bits / 8,
                r.float_bits / std::max(1.0, r.model_bits));
     if (before && after)
@@ -271,6 +297,12 @@ Action add_quantize_command(CLI::App& app) {
                        {"method", recipe.method},
                        {"recipe", recipe.to_json()},
                        {"bits_per_weight", r.bits_per_weight()},
+                       {"macs", r.bops.macs},
+                       {"bops", r.bops.bops},
+                       {"relative_bops", r.bops.relative()},
+                       {"cost_factor", r.cost_factor()},
+                       {"pipe_members", r.pipe_members},
+                       {"pipe_note", r.pipe_note},
                        {"model_bytes", r.model_bits / 8},
                        {"float_model_bytes", r.float_bits / 8},
                        {"layers", table}};

@@ -126,6 +126,20 @@ nlohmann::json quantized_entry(const quant::QuantizedTensor& q, const std::strin
     blobs.emplace_back(key + ".table", tensor_bytes(q.grid.table.to(at::kFloat)));
     e["grid"]["table"] = key + ".table";
   }
+  if (!q.terms.empty()) {
+    e["terms"] = nlohmann::json::array();
+    for (size_t i = 0; i < q.terms.size(); ++i) {
+      const std::string tk = key + ".t" + std::to_string(i + 2);
+      nlohmann::json t = quantized_entry(q.terms[i], tk, blobs);
+      if (q.terms[i].rows.defined()) {
+        blobs.emplace_back(tk + ".rows", tensor_bytes(q.terms[i].rows.to(at::kInt)));
+        t["rows"] = tk + ".rows";
+      } else {
+        t["rows"] = nullptr;
+      }
+      e["terms"].push_back(t);
+    }
+  }
   return e;
 }
 
@@ -255,10 +269,13 @@ quant::Grid grid_from_json(const nlohmann::json& j, const PackageReader& r, cons
   return g;
 }
 
+void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
+                 quant::QuantizedTensor& q, bool is_term);
+
 // Parses `e` into `q` (grid, granularity, shape, axis, scale bits) and checks every blob's size; reads the
 // blobs' contents only when `read`.
 void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
-                 quant::QuantizedTensor& q) {
+                 quant::QuantizedTensor& q, bool is_term = false) {
   try {
     q.grid = grid_from_json(e.at("grid"), r, w, read);
     q.granularity = quant::Granularity::parse(e.at("granularity").get<std::string>());
@@ -286,7 +303,10 @@ void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::str
     } else if (q.grid.has_zero_point()) {
       r.fail("zero points missing for '" + w + "'");
     }
-    if (!read) return;
+    if (!read) {
+      parse_terms(e, r, w, read, q, is_term);
+      return;
+    }
     auto [cp, cn] = r.blob(e.at("codes"));
     (void)cn;
     q.codes = (unpack_bits(cp, numel, q.grid.bits) + static_cast<int16_t>(q.grid.qmin())).reshape({o, red});
@@ -302,6 +322,46 @@ void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::str
       at::Tensor z = at::empty(sshape, at::kShort);
       std::memcpy(z.data_ptr(), zp, zn);
       q.zero_points = z;
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    r.fail("malformed package header (entry of '" + w + "'): " + ex.what());
+  }
+  parse_terms(e, r, w, read, q, is_term);
+}
+
+// Residual-expansion terms of entry `e` (quantized_tensor.h): each an [k, R] matrix over k ascending rows
+// of the parent's O, with no terms of its own.
+void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
+                 quant::QuantizedTensor& q, bool is_term) {
+  try {
+    if (!e.contains("terms")) return;
+    if (is_term || !e.at("terms").is_array()) r.fail("expansion terms of '" + w + "' are malformed");
+    const int64_t numel = package_numel(q.shape);
+    const int64_t o = q.shape.size() <= 1 ? numel : q.shape[q.out_axis], red = numel / o;
+    for (const auto& te : e.at("terms")) {
+      const std::string tw = w + " (term " + std::to_string(q.terms.size() + 2) + ")";
+      quant::QuantizedTensor t;
+      parse_entry(te, r, tw, read, t, true);
+      if (t.shape.size() != 2 || t.out_axis != 0 || t.shape[1] != red || t.shape[0] > o)
+        r.fail("expansion term of '" + w + "' does not match the weight's shape");
+      const int64_t k = t.shape[0];
+      if (te.at("rows").is_null()) {
+        if (k != o) r.fail("expansion term of '" + w + "' covers some rows but does not list them");
+      } else {
+        if (static_cast<int64_t>(r.blob_range(te.at("rows")).second) != k * 4)
+          r.fail("row list of '" + tw + "' has the wrong size");
+        if (read) {
+          auto [p, n] = r.blob(te.at("rows"));
+          at::Tensor rows = at::empty({k}, at::kInt);
+          std::memcpy(rows.data_ptr(), p, n);
+          rows = rows.to(at::kLong);
+          const bool ascending = k < 2 || (rows.slice(0, 1) > rows.slice(0, 0, -1)).all().item<bool>();
+          if (!ascending || (rows < 0).any().item<bool>() || (rows >= o).any().item<bool>())
+            r.fail("row list of '" + tw + "' is not ascending within the weight's rows");
+          t.rows = rows;
+        }
+      }
+      q.terms.push_back(std::move(t));
     }
   } catch (const nlohmann::json::exception& ex) {
     r.fail("malformed package header (entry of '" + w + "'): " + ex.what());

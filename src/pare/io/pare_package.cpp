@@ -24,10 +24,16 @@ void save_package(const std::string& path, const ir::Graph& graph, const std::ve
     if (l.plan.quantize) quantized_nodes.insert(l.plan.layer.node);
 
   ir::Graph stored = graph.clone();
+  std::map<std::string, std::pair<at::Tensor, nlohmann::json>> written;  // weight -> codes, entry
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
     if (!l.plan.quantize) continue;
-    nlohmann::json e = quantized_entry(l.weight, "q" + std::to_string(i), blobs);
+    // A weight that several quantized nodes read with the same codes (PIPE members) is stored once.
+    auto same = written.find(l.plan.layer.weight);
+    nlohmann::json e = same != written.end() && same->second.first.is_same(l.weight.codes)
+                           ? same->second.second
+                           : quantized_entry(l.weight, "q" + std::to_string(i), blobs);
+    written[l.plan.layer.weight] = {l.weight.codes, e};
     e["node"] = l.plan.layer.node;
     e["weight"] = l.plan.layer.weight;
     e["weight_input"] = l.plan.layer.weight_input;

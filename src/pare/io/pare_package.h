@@ -17,7 +17,9 @@
 //                         "grid": {"kind", "bits", "signed", "symmetric", "exponent", "table": BLOB?},
 //                         "codes": BLOB (code - qmin, packed at the grid's bit width, bit_packing.h),
 //                         "scales": BLOB (float16 when scale_bits is 16, else float32), "scale_bits",
-//                         "zero_points": BLOB (int16) or null}]}
+//                         "zero_points": BLOB (int16) or null,
+//                         "terms": [residual-expansion terms (REx), each an entry as above for a [k, R]
+//                                   matrix with "rows": BLOB (int32, ascending) or null for all rows]?}]}
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>

@@ -12,6 +12,7 @@
 #include "pare/io/json_file.h"
 #include "pare/io/package_format.h"
 #include "pare/quant/quantized_tensor.h"
+#include "pare/quant/weight_method.h"
 
 namespace pare::llm {
 namespace fs = std::filesystem;
@@ -83,7 +84,8 @@ LlamaQuantizedWeight row_from_json(const nlohmann::json& j) {
 // Quantizes (or stores in float) the weights of one unit; returns the unit's JSON (header entries, blob
 // table into the .bin, report rows) and writes the blobs to `bin`.
 nlohmann::json run_unit(const LlamaModel& m, const std::vector<std::string>& names,
-                        const std::map<std::string, quant::LayerPlan>& plans, const std::string& bin) {
+                        const std::map<std::string, quant::LayerPlan>& plans, const quant::Recipe& recipe,
+                        const std::string& bin) {
   std::vector<std::pair<std::string, std::string>> blobs;
   nlohmann::json tensors = nlohmann::json::object(), quantized = nlohmann::json::array(),
                  rows = nlohmann::json::array();
@@ -98,11 +100,13 @@ nlohmann::json run_unit(const LlamaModel& m, const std::vector<std::string>& nam
     if (it != plans.end() && it->second.quantize) {
       const quant::LayerPlan& p = it->second;
       const at::Tensor w = t.to(at::kFloat);
-      quant::WeightQuantOptions wo;
-      wo.grid = p.weight_grid;
-      wo.granularity = p.granularity;
-      wo.scale = p.weight_scale;
-      const quant::QuantizedTensor q = quant::quantize_weight(w, 0, wo, name);
+      quant::LayerWeight lw = quant::quantize_layer_weight(w, p, recipe);
+      const quant::QuantizedTensor& q = lw.weight;
+      if (!lw.note.empty()) row.note += (row.note.empty() ? "" : "; ") + lw.note;
+      if (lw.exponent > 0) row.note += fmt::format("{}exponent {:.3f}", row.note.empty() ? "" : "; ", lw.exponent);
+      if (!q.terms.empty())
+        row.note +=
+            fmt::format("{}{} terms, cost x{:.3f}", row.note.empty() ? "" : "; ", q.terms.size() + 1, q.cost_factor());
       const double norm = w.square().sum().item<double>();
       row.relative_error = norm > 0 ? (q.dequantize() - w).square().sum().item<double>() / norm : 0.0;
       row.quantized = true;
@@ -177,8 +181,22 @@ nlohmann::json LlamaQuantizeResult::to_json() const {
 LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const quant::Recipe& r = o.recipe;
-  if (r.method != "rtn")
-    throw Error("method '" + r.method + "' is not available for Llama models").file(m.source).expected("--method rtn");
+  if (r.method == "dfq")
+    throw Error("method dfq does not apply to Llama models")
+        .file(m.source)
+        .got("--method dfq")
+        .hint(
+            "DFQ equalizes across ReLU and corrects biases from BatchNorm statistics; a Llama has neither. Data-free "
+            "methods for Llamas: rtn, rex, powerquant, tquant, mquant, ternary-rtn");
+  if (r.ensemble > 1)
+    throw Error("a PIPE ensemble does not apply to Llama models")
+        .file(m.source)
+        .got(fmt::format("--ensemble {}", r.ensemble))
+        .hint("RMSNorm does not commute with a sum of members; use --method rex without --ensemble");
+  if (r.method == "powerquant" && r.exponent == "global")
+    throw Error("a global PowerQuant exponent needs every weight at once; Llamas are quantized block by block")
+        .file(m.source)
+        .hint("leave --exponent out (one exponent per weight)");
   if (r.abits != 0)
     throw Error("Llama quantization is weights-only")
         .file(m.source)
@@ -240,7 +258,7 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
     if (o.stop_after_units >= 0 && written == o.stop_after_units)
       throw Error(fmt::format("stopped after {} units, as asked", written)).file(o.out);
     try {
-      nlohmann::json u = run_unit(m, units[k], plans, unit_path(dir, k, "bin"));
+      nlohmann::json u = run_unit(m, units[k], plans, r, unit_path(dir, k, "bin"));
       io::write_atomic(unit_path(dir, k, "json"), [&](std::ostream& out) { out << u.dump() << "\n"; });
       done[k] = std::move(u);
     } catch (const Error&) {

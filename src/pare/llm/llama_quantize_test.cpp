@@ -144,6 +144,12 @@ TEST(LlamaQuantize, RefusesWhatItCannotDo) {
   o.recipe = w4g32();
   o.recipe.method = "gptq";
   EXPECT_THROW(quantize_llama(src, o), Error);
+  o.recipe.method = "dfq";  // needs BatchNorm and ReLU
+  EXPECT_THROW(quantize_llama(src, o), Error);
+  o.recipe = w4g32();
+  o.recipe.method = "rex";
+  o.recipe.ensemble = 2;  // RMSNorm does not split over members
+  EXPECT_THROW(quantize_llama(src, o), Error);
   o.recipe = w4g32();
   o.recipe.exclude = {"model\\.layers\\.9\\..*"};  // no such layer
   EXPECT_THROW(quantize_llama(src, o), Error);

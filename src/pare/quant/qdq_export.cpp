@@ -14,6 +14,7 @@ bool qdq_expressible(const QuantizedLayer& l, std::string* why) {
   if (!l.plan.quantize) return true;
   const QuantizedTensor& q = l.weight;
   if (q.grid.kind != GridKind::Uniform) return no(q.grid.str() + " values are not a uniform integer grid");
+  if (!q.terms.empty()) return no("residual expansion terms (rex) are not one QDQ weight");
   if (q.granularity.kind == Granularity::Kind::Group && q.scales.size(1) > 1)
     return no("group scales (" + q.granularity.str() + ") need blocked DequantizeLinear (opset 21)");
   return true;

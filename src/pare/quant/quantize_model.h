@@ -12,18 +12,20 @@
 #include "pare/ir/graph.h"
 #include "pare/quant/activation_pass.h"
 #include "pare/quant/bias_pass.h"
+#include "pare/quant/bit_operations.h"
+#include "pare/quant/dfq.h"
 #include "pare/quant/recipe.h"
 #include "pare/quant/weight_pass.h"
 
 namespace pare::quant {
 
-// Methods `recipe.method` may name; the others arrive with their issues.
-std::vector<std::string> quantization_methods();
-
 struct QuantizeOptions {
   Recipe recipe;
-  const data::Dataset* calib = nullptr;  // needed when any layer quantizes activations
+  const data::Dataset* calib = nullptr;  // rtn only: needed when any layer quantizes activations; data-free
+                                         // methods refuse it
   CalibrationOptions calibration;
+  // Data-free methods: the range the raw model input can take (pixels / 255: {0, 1}); nullopt: unbounded.
+  std::optional<std::pair<double, double>> input_range;
   std::function<void(int64_t, int64_t)> calib_progress;  // samples done, total
   std::function<void(size_t, size_t)> weight_progress;   // layers done, total
 };
@@ -39,8 +41,16 @@ struct QuantizeResult {
   double float_bits = 0;              // all initializers of `folded` as stored
   double model_bits = 0;              // quantized weights at their widths + every other initializer
   double quantized_weights = 0, quantized_weight_bits = 0;  // over the quantized layers only
+  BitOperations bops;                                       // per sample (bit_operations.h)
+  DfqReport dfq;                                            // dfq: what equalization and bias correction did
+  bool dfq_applied = false;
+  std::map<std::string, std::string> activation_sources;  // data-free ranges: value -> how derived
+  int pipe_members = 1;                                   // PIPE ensemble members (pipe_ensemble.h)
+  std::string pipe_note;                                  // why an asked-for ensemble was not built
 
   double bits_per_weight() const { return quantized_weights > 0 ? quantized_weight_bits / quantized_weights : 0; }
+  // Expansion cost factor over the quantized layers, weighted by their weight counts (1 without REx).
+  double cost_factor() const;
   nlohmann::json layer_table() const;  // one object per layer: node, op, weight, bits, granularity, error, bytes
 };
 

@@ -11,20 +11,45 @@ int64_t QuantizedTensor::numel() const {
   return n;
 }
 
-at::Tensor QuantizedTensor::dequantize() const {
+at::Tensor QuantizedTensor::dequantize_matrix() const {
   const int64_t o = codes.size(0), r = codes.size(1);
-  const at::Tensor rows = to_rows(codes, granularity);
+  const at::Tensor q = to_rows(codes, granularity);
   const at::Tensor zp = zero_points.defined() ? zero_points.reshape({-1, 1}) : at::Tensor();
-  const at::Tensor d = dequantize_rows(rows, grid, scales.reshape({-1, 1}), zp);
-  return from_matrix(from_rows(d, o, r, granularity), shape, out_axis);
+  const at::Tensor d = dequantize_rows(q, grid, scales.reshape({-1, 1}), zp);
+  return from_rows(d, o, r, granularity);
 }
 
-double QuantizedTensor::code_bits() const { return static_cast<double>(numel()) * grid.bits; }
+at::Tensor QuantizedTensor::dequantize() const {
+  at::Tensor m = dequantize_matrix();
+  // Terms are added in order, one at a time: the package reader sums in the same order, so a model
+  // evaluated before export and after loading its package sees bit-identical weights.
+  for (const auto& t : terms) {
+    if (t.rows.defined())
+      m.index_add_(0, t.rows, t.dequantize_matrix());
+    else
+      m.add_(t.dequantize_matrix());
+  }
+  return from_matrix(m, shape, out_axis);
+}
+
+double QuantizedTensor::cost_factor() const {
+  double c = 1;
+  for (const auto& t : terms) c += static_cast<double>(t.out_channels()) / static_cast<double>(out_channels());
+  return c;
+}
+
+double QuantizedTensor::code_bits() const {
+  double bits = static_cast<double>(numel()) * grid.bits;
+  for (const auto& t : terms) bits += t.code_bits();
+  return bits;
+}
 
 double QuantizedTensor::overhead_bits() const {
   double bits = static_cast<double>(scales.numel()) * scale_bits;
   if (zero_points.defined()) bits += static_cast<double>(zero_points.numel()) * grid.bits;
   if (grid.kind == GridKind::Codebook) bits += static_cast<double>(grid.table.numel()) * 16;
+  for (const auto& t : terms)
+    bits += t.overhead_bits() + (t.rows.defined() ? static_cast<double>(out_channels()) : 0.0);
   return bits;
 }
 

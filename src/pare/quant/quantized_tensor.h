@@ -24,15 +24,25 @@ struct QuantizedTensor {
   at::Tensor scales;           // float [1, 1], [O, 1] or [O, groups]
   at::Tensor zero_points;      // int16, shaped as scales; undefined without zero points
   int scale_bits = 32;         // how scales are stored (16: float16, and the values are float16-exact)
+  // Residual expansion (REx, residual_expansion.h): further terms whose values add to this one's. A term is
+  // a quantized [k, R] matrix (out_axis 0) over the output rows listed in its `rows` (int64, ascending;
+  // undefined: all O rows), each with its own scales. A term has no terms of its own.
+  std::vector<QuantizedTensor> terms;
+  at::Tensor rows;
 
   int64_t numel() const;
   int64_t out_channels() const { return codes.size(0); }
   int64_t reduction() const { return codes.size(1); }
 
-  at::Tensor dequantize() const;  // float, `shape`, `out_axis` restored
+  at::Tensor dequantize() const;  // float, `shape`, `out_axis` restored; the sum of all terms
+  // This term's own value as the [O, R] matrix (or [k, R] for a term over k rows), without its terms.
+  at::Tensor dequantize_matrix() const;
+  // Storage and compute of the expansion relative to one term over all rows: 1 + sum of k_term / O.
+  double cost_factor() const;
 
   // Storage in bits: codes at the grid's width, scales at scale_bits, zero points at the code width, a
-  // codebook table at 16 bits per entry. bits_per_weight() = storage_bits() / numel().
+  // codebook table at 16 bits per entry; the terms' codes count as codes, their scales and a row mask of O
+  // bits for each term over a subset of rows as overhead. bits_per_weight() = storage_bits() / numel().
   double code_bits() const;
   double overhead_bits() const;
   double storage_bits() const { return code_bits() + overhead_bits(); }

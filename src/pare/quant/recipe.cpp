@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -39,7 +40,65 @@ bool matches(const std::regex& re, const QuantizableLayer& l) {
   return std::regex_match(l.node, re) || std::regex_match(l.weight, re);
 }
 
+// The method and its own options: each option only with the method that reads it, so that a flag that
+// would be silently ignored is an error instead.
+void check_method(const Recipe& r, const nlohmann::json& j, const std::string& where) {
+  const auto& methods = quantization_methods();
+  if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
+    std::string list;
+    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+    throw located("unknown quantization method '" + r.method + "'", where).expected(list);
+  }
+  const bool rex = r.method == "rex";
+  if (j.contains("order") && r.order < 1)
+    throw located("expansion order K must be at least 1", where)
+        .got(std::to_string(r.order))
+        .hint("--order 1 is plain rounding; 2..4 add residual terms");
+  if (r.order > 8) throw located("expansion order K above 8", where).got(std::to_string(r.order)).expected("1 to 8");
+  if (!(r.sparsity > 0 && r.sparsity <= 1))
+    throw located("expansion sparsity must be in (0, 1]", where)
+        .got(fmt::format("{}", r.sparsity))
+        .hint("it is the fraction of output rows expanded from order 2 on: 0.25, 0.5 or 1");
+  if (r.ensemble < 1) throw located("ensemble size must be at least 1", where).got(std::to_string(r.ensemble));
+  if (r.pipe_split != "first" && r.pipe_split != "first-expanded")
+    throw located("unknown pipe_split '" + r.pipe_split + "'", where).expected("first or first-expanded");
+  if (r.exponent != "layer" && r.exponent != "global")
+    throw located("unknown exponent scope '" + r.exponent + "'", where).expected("layer or global");
+  for (const char* key : {"order", "sparsity", "ensemble", "pipe_split"})
+    if (j.contains(key) && !rex)
+      throw located(std::string("'") + key + "' is an option of --method rex", where)
+          .got("method " + r.method)
+          .hint("leave it out, or pass --method rex");
+  if (j.contains("exponent") && r.method != "powerquant")
+    throw located("'exponent' is an option of --method powerquant", where).got("method " + r.method);
+  if (r.ensemble > 1 && r.expansion_order() < r.ensemble)
+    throw located("a PIPE ensemble of M members needs at least M expansion orders", where)
+        .got(fmt::format("--ensemble {} with --order {}", r.ensemble, r.expansion_order()))
+        .hint(fmt::format("pass --order {} or more", r.ensemble));
+  if (is_ternary_method(r.method)) {
+    if (r.wbits != 2)
+      throw located("method " + r.method + " quantizes weights to ternary values", where)
+          .got(fmt::format("--wbits {}", r.wbits))
+          .hint("pass --wbits 2 (ternary)");
+    if (r.abits == 1)
+      throw located("ternary weights need activations of at least 2 bits", where)
+          .got("--abits 1")
+          .hint("pass --abits 8 (or 4), or --abits 0 for float activations");
+  }
+}
+
 }  // namespace
+
+const std::vector<std::string>& quantization_methods() {
+  static const std::vector<std::string> m{"rtn", "dfq", "rex", "powerquant", "tquant", "mquant", "ternary-rtn"};
+  return m;
+}
+
+bool is_data_free(const std::string& method) { return method != "rtn"; }
+
+bool is_ternary_method(const std::string& method) {
+  return method == "tquant" || method == "mquant" || method == "ternary-rtn";
+}
 
 Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw located("a recipe must be a JSON object", where);
@@ -54,7 +113,12 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
                                           "first_last",
                                           "embeddings",
                                           "exclude",
-                                          "layers"};
+                                          "layers",
+                                          "order",
+                                          "sparsity",
+                                          "ensemble",
+                                          "pipe_split",
+                                          "exponent"};
   Recipe r;
   try {
     for (auto it = j.begin(); it != j.end(); ++it)
@@ -62,7 +126,8 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
         throw located("unknown recipe key '" + it.key() + "'", where)
             .expected(
                 "method, wbits, abits, granularity, weight_grid, weight_scale, activation_observer, "
-                "activation_granularity, first_last, embeddings, exclude, layers");
+                "activation_granularity, first_last, embeddings, exclude, layers, order, sparsity, ensemble, "
+                "pipe_split, exponent");
     r.method = j.value("method", r.method);
     r.wbits = j.value("wbits", r.wbits);
     r.abits = j.value("abits", r.abits);
@@ -76,6 +141,11 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
     r.activation_granularity = j.value("activation_granularity", r.activation_granularity);
     r.first_last = j.value("first_last", r.first_last);
     r.embeddings = j.value("embeddings", r.embeddings);
+    r.order = j.value("order", r.order);
+    r.sparsity = j.value("sparsity", r.sparsity);
+    r.ensemble = j.value("ensemble", r.ensemble);
+    r.pipe_split = j.value("pipe_split", r.pipe_split);
+    r.exponent = j.value("exponent", r.exponent);
     if (j.contains("exclude")) r.exclude = j.at("exclude").get<std::vector<std::string>>();
     if (j.contains("layers")) {
       for (const auto& rule : j.at("layers")) {
@@ -94,6 +164,7 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
   } catch (const nlohmann::json::exception& e) {
     throw located("malformed recipe", where).got(e.what());
   }
+  check_method(r, j, where);
   check_bits(r.wbits, false, "wbits", where);
   check_bits(r.abits, true, "abits", where);
   Granularity::parse(r.granularity);
@@ -129,18 +200,27 @@ nlohmann::json Recipe::to_json() const {
     if (l.granularity) r["granularity"] = *l.granularity;
     layers_json.push_back(r);
   }
-  return {{"method", method},
-          {"wbits", wbits},
-          {"abits", abits},
-          {"granularity", granularity},
-          {"weight_grid", weight_symmetric ? "symmetric" : "asymmetric"},
-          {"weight_scale", weight_scale},
-          {"activation_observer", activation_observer},
-          {"activation_granularity", activation_granularity},
-          {"first_last", first_last},
-          {"embeddings", embeddings},
-          {"exclude", exclude},
-          {"layers", layers_json}};
+  nlohmann::json j{{"method", method},
+                   {"wbits", wbits},
+                   {"abits", abits},
+                   {"granularity", granularity},
+                   {"weight_grid", weight_symmetric ? "symmetric" : "asymmetric"},
+                   {"weight_scale", weight_scale},
+                   {"activation_observer", activation_observer},
+                   {"activation_granularity", activation_granularity},
+                   {"first_last", first_last},
+                   {"embeddings", embeddings},
+                   {"exclude", exclude},
+                   {"layers", layers_json}};
+  // A method's own options only with that method, as from_json requires.
+  if (method == "rex") {
+    j["order"] = expansion_order();
+    j["sparsity"] = sparsity;
+    j["ensemble"] = ensemble;
+    j["pipe_split"] = pipe_split;
+  }
+  if (method == "powerquant") j["exponent"] = exponent;
+  return j;
 }
 
 std::vector<LayerPlan> plan_layers(const ir::Graph& g, const Recipe& r) {

@@ -13,8 +13,14 @@
 //     "first_last": "same",                // same | int8 | float: bits of the first and last layer
 //     "embeddings": false,                 // quantize Gather tables too
 //     "exclude": ["head.*"],               // layers kept in float (regex on node or weight name)
-//     "layers": [ {"match": "block0\\..*", "wbits": 8} ]   // later rules win
+//     "layers": [ {"match": "block0\\..*", "wbits": 8} ],  // later rules win
+//     "order": 2, "sparsity": 0.5,         // rex: expansion order K and fraction of rows expanded from order 2
+//     "ensemble": 1, "pipe_split": "first", // rex: PIPE members M (1: none), variant (pipe_ensemble.h)
+//     "exponent": "layer"                  // powerquant: one exponent per layer, or one "global" exponent
 //   }
+//
+// Methods (weight_method.h): rtn, dfq (Nagel et al. 2019), rex, powerquant, tquant, mquant, ternary-rtn. All
+// but rtn are data-free: they receive the graph and this recipe, never a dataset.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -48,6 +54,13 @@ struct Recipe {
   bool embeddings = false;
   std::vector<std::string> exclude;
   std::vector<LayerRule> layers;
+  int order = 0;  // 0: the method's default (rex: 2, others: 1)
+  double sparsity = 0.5;
+  int ensemble = 1;
+  std::string pipe_split = "first";
+  std::string exponent = "layer";
+
+  int expansion_order() const { return order > 0 ? order : (method == "rex" ? 2 : 1); }
 
   // Parses and checks a recipe; `where` (a file name) prefixes errors. Unknown keys are errors.
   static Recipe from_json(const nlohmann::json& j, const std::string& where);
@@ -56,6 +69,12 @@ struct Recipe {
 };
 
 // One layer's resolved settings.
+// Every method a recipe may name, and which of them never take data (all but rtn, whose activation ranges
+// are calibrated).
+const std::vector<std::string>& quantization_methods();
+bool is_data_free(const std::string& method);
+bool is_ternary_method(const std::string& method);
+
 struct LayerPlan {
   QuantizableLayer layer;
   bool quantize = true;  // false: kept in float (excluded)

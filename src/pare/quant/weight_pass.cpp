@@ -1,14 +1,32 @@
 #include "pare/quant/weight_pass.h"
 
+#include <map>
+#include <optional>
 #include <set>
 
 #include "pare/error.h"
+#include "pare/quant/power_search.h"
 #include "pare/quant/row_quantizer.h"
+#include "pare/quant/weight_method.h"
 
 namespace pare::quant {
 
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
-                                             const std::function<void(size_t, size_t)>& progress) {
+                                             const std::function<void(size_t, size_t)>& progress,
+                                             const Recipe& recipe) {
+  // PowerQuant's global option: one exponent for all layers of a bit width, minimizing their summed error.
+  std::map<int, double> global_exponent;
+  if (recipe.method == "powerquant" && recipe.exponent == "global") {
+    std::map<int, std::vector<at::Tensor>> ws;
+    std::map<int, std::vector<int64_t>> axes;
+    for (const auto& p : plans)
+      if (p.quantize && p.weight_grid.bits > 2) {
+        ws[p.weight_grid.bits].push_back(g.initializers.at(p.layer.weight));
+        axes[p.weight_grid.bits].push_back(p.layer.out_axis);
+      }
+    for (const auto& [bits, list] : ws)
+      global_exponent[bits] = search_power_exponent(list, axes[bits], plans.front().granularity, bits).exponent;
+  }
   std::vector<QuantizedLayer> out;
   out.reserve(plans.size());
   for (size_t i = 0; i < plans.size(); ++i) {
@@ -16,12 +34,13 @@ std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vect
     l.plan = plans[i];
     if (l.plan.quantize) {
       const at::Tensor& w = g.initializers.at(l.plan.layer.weight);
-      WeightQuantOptions o;
-      o.grid = l.plan.weight_grid;
-      o.granularity = l.plan.granularity;
-      o.scale = l.plan.weight_scale;
+      std::optional<double> exponent;
+      if (auto it = global_exponent.find(l.plan.weight_grid.bits); it != global_exponent.end()) exponent = it->second;
       try {
-        l.weight = quantize_weight(w, l.plan.layer.out_axis, o, l.plan.layer.weight);
+        LayerWeight lw = quantize_layer_weight(w, l.plan, recipe, exponent);
+        l.weight = std::move(lw.weight);
+        l.note = std::move(lw.note);
+        l.exponent = lw.exponent;
       } catch (Error& e) {
         throw e.node(l.plan.layer.node);
       }

@@ -17,11 +17,17 @@ struct QuantizedLayer {
   LayerPlan plan;
   QuantizedTensor weight;     // undefined codes when plan.quantize is false
   double relative_error = 0;  // ||W - Q(W)||^2 / ||W||^2
+  std::string note;           // a method's fallback on this layer (weight_method.h)
+  double exponent = 0;        // powerquant: the layer's exponent
+  std::string expands;        // a PIPE member's copy of a layer: the original weight (at the split, the
+                              // member holds further orders of it: storage counts, weights are not recounted)
 };
 
-// Round-to-nearest quantization of every planned layer. `progress(done, total)` is called after each.
+// Quantizes the weight of every planned layer with `recipe.method` (weight_method.h; the default recipe is
+// round to nearest). `progress(done, total)` is called after each.
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
-                                             const std::function<void(size_t, size_t)>& progress = {});
+                                             const std::function<void(size_t, size_t)>& progress = {},
+                                             const Recipe& recipe = Recipe{});
 
 // Replaces each quantized layer's weight by its dequantized value. A weight that other nodes read as
 // well (a tied embedding) is copied for the quantized node first, so the others keep the float value.
