@@ -326,10 +326,10 @@ TEST(Dfq, DISABLED_DataFreeVsCalibratedRanges) {
             << " on 256 training images\n";
 }
 
-// Not a check: top-1 on fmnist:test:2000 of RTN weights with and without CLE / bias correction, and W8A8
+// Not a check: top-1 on fmnist:test:256 of RTN weights with and without CLE / bias correction, and W8A8
 // with data-free vs calibrated activation ranges. Run like DataFreeVsCalibratedRanges.
 TEST(Dfq, DISABLED_DataFreeAccuracy) {
-  const data::Dataset test = data::load_dataset(data::DatasetSpec::parse("fmnist:test:2000"));
+  const data::Dataset test = data::load_dataset(data::DatasetSpec::parse("fmnist:test:256"));
   const data::Dataset calib = data::load_dataset(data::DatasetSpec::parse("fmnist:train:512"));
   auto top1 = [&](const ir::Graph& m) {
     exec::Executor ex(m);
