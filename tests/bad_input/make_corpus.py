@@ -256,6 +256,9 @@ def make_package_files():
                          "blobs": {"graph": {"offset": 1e99, "bytes": 64, "crc32": 0}}}).encode()
     body = b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header
     write_bytes("pkg_float_offset.pare", body + b"\0" * (-len(body) % 64) + b"\0" * 64)
+    # "format" of the wrong JSON type (found by pare_package_fuzz: json::value() threw its own type_error).
+    header = json.dumps({"format": ["pare"], "version": 1, "blobs": {}}).encode()
+    write_bytes("pkg_format_array.pare", b"PAREPKG\0" + struct.pack("<IIQ", 1, zlib.crc32(header), len(header)) + header)
     header = b"{}"
     write_bytes("pkg_version9.pare", b"PAREPKG\0" + struct.pack("<IIQ", 9, zlib.crc32(header), 2) + header)
 

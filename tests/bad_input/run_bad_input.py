@@ -423,6 +423,8 @@ CASES += [
      ["pkg_blob_past_end.pare", "runs past the end of the file"]),
     ("eval package with a float blob offset", ["eval", "{F}/pkg_float_offset.pare", "--data", "npy:{F}/train/good"],
      2, ["pkg_float_offset.pare", "offset of blob 'graph' is not an integer"]),
+    ("eval package whose format is an array", ["eval", "{F}/pkg_format_array.pare", "--data", "npy:{F}/train/good"],
+     2, ["pkg_format_array.pare", "package header is not a pare header"]),
     ("info package version 9", ["info", "{F}/pkg_version9.pare"], 2,
      ["pkg_version9.pare", "unsupported package version 9", "upgrade pare"]),
     ("eval truncated package", ["eval", "{F}/train/truncated.pare", "--data", "npy:{F}/train/good"], 2,

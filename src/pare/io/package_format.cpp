@@ -160,7 +160,10 @@ void PackageReader::open() {
   } catch (const nlohmann::json::exception& ex) {
     fail(std::string("malformed package header: ") + ex.what());
   }
-  if (!header.is_object() || header.value("format", "") != "pare") fail("package header is not a pare header");
+  // Checked by type first: json::value() throws its own type_error when "format" is not a string.
+  if (!header.is_object() || !header.contains("format") || !header["format"].is_string() ||
+      header["format"].get<std::string>() != "pare")
+    fail("package header is not a pare header");
   if (!header.contains("blobs") || !header["blobs"].is_object()) fail("package header has no blob table");
 }
 
