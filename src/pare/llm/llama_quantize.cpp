@@ -65,7 +65,9 @@ nlohmann::json row_json(const LlamaQuantizedWeight& w) {
           {"numel", w.numel},
           {"bits_per_weight", w.bits_per_weight},
           {"relative_error", w.relative_error},
-          {"note", w.note}};
+          {"note", w.note},
+          {"wbits", w.wbits},
+          {"cost_factor", w.cost_factor}};
 }
 
 LlamaQuantizedWeight row_from_json(const nlohmann::json& j) {
@@ -78,6 +80,8 @@ LlamaQuantizedWeight row_from_json(const nlohmann::json& j) {
   w.bits_per_weight = j.at("bits_per_weight").get<double>();
   w.relative_error = j.at("relative_error").get<double>();
   w.note = j.at("note").get<std::string>();
+  w.wbits = j.value("wbits", 0);
+  w.cost_factor = j.value("cost_factor", 1.0);
   return w;
 }
 
@@ -110,6 +114,8 @@ nlohmann::json run_unit(const LlamaModel& m, const std::vector<std::string>& nam
       const double norm = w.square().sum().item<double>();
       row.relative_error = norm > 0 ? (q.dequantize() - w).square().sum().item<double>() / norm : 0.0;
       row.quantized = true;
+      row.wbits = q.grid.bits;
+      row.cost_factor = q.cost_factor();
       row.grid = q.grid.str();
       row.granularity = q.granularity.str();
       row.bits_per_weight = q.bits_per_weight();
@@ -174,6 +180,8 @@ nlohmann::json LlamaQuantizeResult::to_json() const {
           {"file_bytes", file_bytes},
           {"quantized_bits_per_weight", quantized_bits_per_weight},
           {"file_bits_per_weight", file_bits_per_weight},
+          {"relative_bops", relative_bops},
+          {"cost_factor", cost_factor},
           {"seconds", seconds},
           {"weights", rows}};
 }
@@ -275,7 +283,7 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   // Assemble: header entries from every unit, blobs streamed from the units' files.
   nlohmann::json tensors = nlohmann::json::object(), quantized = nlohmann::json::array();
   std::vector<io::BlobSource> blobs;
-  double qbits = 0;
+  double qbits = 0, bops = 0, cost = 0;
   for (size_t k = 0; k < units.size(); ++k) {
     const nlohmann::json& u = done[k];
     for (const auto& [name, e] : u.at("tensors").items()) tensors[name] = e;
@@ -286,6 +294,8 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
       if (w.quantized) {
         res.quantized_params += w.numel;
         qbits += w.bits_per_weight * static_cast<double>(w.numel);
+        bops += static_cast<double>(w.numel) * w.wbits * w.cost_factor;
+        cost += static_cast<double>(w.numel) * w.cost_factor;
       }
       res.weights.push_back(std::move(w));
     }
@@ -324,6 +334,10 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   fs::remove_all(dir, ec);  // the package is complete; a leftover folder would only cost disk
   res.file_bytes = static_cast<int64_t>(fs::file_size(o.out));
   res.quantized_bits_per_weight = res.quantized_params ? qbits / static_cast<double>(res.quantized_params) : 0.0;
+  if (res.quantized_params) {
+    res.relative_bops = bops / (8.0 * static_cast<double>(res.quantized_params));
+    res.cost_factor = cost / static_cast<double>(res.quantized_params);
+  }
   res.file_bits_per_weight = 8.0 * static_cast<double>(res.file_bytes) / static_cast<double>(res.params);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;

@@ -37,6 +37,8 @@ struct LlamaQuantizedWeight {
   double bits_per_weight = 0;  // storage, scales and zero points included
   double relative_error = 0;   // ||W - Q(W)||^2 / ||W||^2
   std::string note;
+  int wbits = 0;           // bits of the grid (quantized weights)
+  double cost_factor = 1;  // REx: 1 + sum of the expanded row fractions (quant::QuantizedTensor::cost_factor)
 };
 
 struct LlamaQuantizeResult {
@@ -45,6 +47,9 @@ struct LlamaQuantizeResult {
   int64_t params = 0, quantized_params = 0, file_bytes = 0;
   double quantized_bits_per_weight = 0;  // over the quantized (linear) weights alone
   double file_bits_per_weight = 0;       // the whole file (embeddings, head, norms, scales, header) per parameter
+  // Bit operations of the quantized projections per token, relative to the same projections at 8-bit
+  // weights (a projection's MACs per token equal its weight count), and their mean REx cost factor.
+  double relative_bops = 0, cost_factor = 1;
   double seconds = 0;
   nlohmann::json to_json() const;
 };

@@ -19,14 +19,7 @@ struct Rows {
 };
 
 Rows prepare(const at::Tensor& w, int64_t out_axis, const Granularity& g, const std::string& name) {
-  if (w.dim() > 1 && (out_axis < 0 || out_axis >= w.dim()))
-    throw Error("output-channel axis out of range").tensor(name).got(std::to_string(out_axis));
-  const at::Tensor x = w.detach().to(at::kFloat);
-  if (!at::isfinite(x).all().item<bool>())
-    throw Error("weight holds NaN or Inf values")
-        .tensor(name)
-        .got(std::to_string(at::isfinite(x).logical_not().sum().item<int64_t>()) + " non-finite values")
-        .hint("the model is broken before quantization: retrain or re-export it");
+  const at::Tensor x = checked_weight(w, w.dim() > 1 ? out_axis : 0, name);
   Rows r;
   r.x = to_rows(to_matrix(x, w.dim() > 1 ? out_axis : 0), g).contiguous();
   r.scale = std::get<0>(r.x.abs().max(1, /*keepdim=*/true));

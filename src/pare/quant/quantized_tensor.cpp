@@ -53,9 +53,7 @@ double QuantizedTensor::overhead_bits() const {
   return bits;
 }
 
-QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& o,
-                                const std::string& name) {
-  o.grid.validate("tensor '" + name + "'");
+at::Tensor checked_weight(const at::Tensor& w, int64_t out_axis, const std::string& name) {
   if (w.dim() > 0 && (out_axis < 0 || out_axis >= w.dim()))
     throw Error("output-channel axis out of range").tensor(name).got(std::to_string(out_axis));
   const at::Tensor x = w.detach().to(at::kFloat);
@@ -64,6 +62,13 @@ QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const Wei
         .tensor(name)
         .got(std::to_string(at::isfinite(x).logical_not().sum().item<int64_t>()) + " non-finite values")
         .hint("the model is broken before quantization: retrain or re-export it");
+  return x;
+}
+
+QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& o,
+                                const std::string& name) {
+  o.grid.validate("tensor '" + name + "'");
+  const at::Tensor x = checked_weight(w, out_axis, name);
   QuantizedTensor q;
   q.grid = o.grid;
   q.granularity = o.granularity;

@@ -55,6 +55,10 @@ struct WeightQuantOptions {
   ScaleOptions scale;
 };
 
+// `w` as float, detached, after the checks every weight quantizer makes: `out_axis` within its rank, every
+// value finite. Errors name tensor `name`.
+at::Tensor checked_weight(const at::Tensor& w, int64_t out_axis, const std::string& name);
+
 // Quantizes `w` with output channels on `out_axis`. `name` names the tensor in errors (NaN/Inf weights,
 // a bad grid). A row of zeros gets scale 0 and dequantizes to exact zeros.
 QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& options,

@@ -51,13 +51,11 @@ at::Tensor mquant_threshold(const at::Tensor& a, int64_t o, int64_t r, const Gra
 
 QuantizedTensor ternarize_weight(const at::Tensor& w, int64_t out_axis, const Granularity& g, const TernaryOptions& o,
                                  const std::string& name) {
-  if (w.dim() > 0 && (out_axis < 0 || out_axis >= w.dim()))
-    throw Error("output-channel axis out of range").tensor(name).got(std::to_string(out_axis));
   if (!(o.zero_mass > 0 && o.zero_mass < 1))
     throw Error("ternary zero mass must be in (0, 1)").tensor(name).got(std::to_string(o.zero_mass));
   if (o.scale_bits != 16 && o.scale_bits != 32)
     throw Error("scale bits must be 16 or 32").tensor(name).got(std::to_string(o.scale_bits));
-  const at::Tensor x = w.detach().to(at::kFloat);
+  const at::Tensor x = checked_weight(w, out_axis, name);
 
   QuantizedTensor q;
   q.grid = Grid::ternary();
@@ -70,12 +68,6 @@ QuantizedTensor ternarize_weight(const at::Tensor& w, int64_t out_axis, const Gr
   const at::Tensor rows = to_rows(m, g);
   const at::Tensor a = rows.abs();
   const at::Tensor big = std::get<0>(a.max(1, /*keepdim=*/true));  // M; padding zeros never raise it
-  // The row maxima are NaN or Inf exactly when the weights hold one: a check without a pass of its own.
-  if (!at::isfinite(big).all().item<bool>())
-    throw Error("weight holds NaN or Inf values")
-        .tensor(name)
-        .got(std::to_string(at::isfinite(x).logical_not().sum().item<int64_t>()) + " non-finite values")
-        .hint("the model is broken before quantization: retrain or re-export it");
 
   at::Tensor delta, alpha;
   switch (o.op) {
