@@ -281,8 +281,11 @@ Action add_quantize_command(CLI::App& app) {
     if (!r.pipe_note.empty()) fmt::print("pipe       {}\n", r.pipe_note);
     if (r.pipe_members > 1)
       fmt::print("pipe       {} members summed at the output ({})\n", r.pipe_members, recipe.pipe_split);
-    fmt::print("compute    {:.3g} MACs, {:.4g} GBOPs per sample ({:.3f}x the same layers at 8-bit weights)\n",
-               r.bops.macs, r.bops.bops / 1e9, r.bops.relative());
+    if (r.bops_note.empty())
+      fmt::print("compute    {:.3g} MACs, {:.4g} GBOPs per sample ({:.3f}x the same layers at 8-bit weights)\n",
+                 r.bops.macs, r.bops.bops / 1e9, r.bops.relative());
+    else
+      fmt::print("compute    {}\n", r.bops_note);
     fmt::print("model      {:.0f} bytes (float: {:.0f} bytes, {:.2f}x smaller)\n", r.model_bits / 8, r.float_bits / 8,
                r.float_bits / std::max(1.0, r.model_bits));
     if (before && after)

@@ -125,7 +125,14 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
     }
   std::vector<LayerPlan> plans;
   for (const auto& l : r.layers) plans.push_back(l.plan);
-  r.bops = bit_operations(r.layers, layer_macs(r.qdq, plans));
+  // BOPs are a report: a graph that cannot run on a zero input of batch 1 (an undeclared input shape, a
+  // sequence length that must not be 1) still quantizes, without them.
+  try {
+    r.bops = bit_operations(r.layers, layer_macs(r.qdq, plans));
+  } catch (const std::exception& e) {
+    r.bops = BitOperations{};
+    r.bops_note = std::string("MACs not counted: ") + e.what();
+  }
   return r;
 }
 

@@ -42,6 +42,7 @@ struct QuantizeResult {
   double model_bits = 0;              // quantized weights at their widths + every other initializer
   double quantized_weights = 0, quantized_weight_bits = 0;  // over the quantized layers only
   BitOperations bops;                                       // per sample (bit_operations.h)
+  std::string bops_note;                                    // why bops is empty, when it is
   DfqReport dfq;                                            // dfq: what equalization and bias correction did
   bool dfq_applied = false;
   std::map<std::string, std::string> activation_sources;  // data-free ranges: value -> how derived
