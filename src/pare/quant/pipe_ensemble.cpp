@@ -47,6 +47,9 @@ QuantizedTensor truncated(const QuantizedTensor& q, size_t orders) {
 // (rows it does not expand get code 0 and scale 0), the rest as its terms.
 QuantizedTensor orders_of(const QuantizedTensor& q, size_t from, size_t to) {
   QuantizedTensor head = q.terms.at(from - 2);
+  if (head.rows.defined() && head.granularity.kind == Granularity::Kind::Tensor)
+    throw Error("a PIPE member cannot start with a sparse term of per-tensor scale")
+        .hint("use --granularity channel (or group:G), or --sparsity 1");
   if (head.rows.defined()) {
     QuantizedTensor dense = head;
     dense.codes =
