@@ -8,21 +8,14 @@
 
 #include "pare/error.h"
 #include "pare/quant/power_search.h"
+#include "pare/quant/random_weights_test_util.h"
 #include "pare/quant/row_quantizer.h"
 
 namespace pare::quant {
 namespace {
 
-at::Tensor laplace(at::IntArrayRef shape, uint64_t seed) {
-  at::manual_seed(seed);
-  const at::Tensor u = at::rand(shape, at::kDouble) - 0.5;
-  return (-u.sign() * at::log1p(-2 * u.abs())).to(at::kFloat);  // inverse CDF of Laplace(0, 1)
-}
-
-at::Tensor gaussian(at::IntArrayRef shape, uint64_t seed) {
-  at::manual_seed(seed);
-  return at::randn(shape);
-}
+using testing::gaussian;
+using testing::laplace;
 
 TEST(PowerSearch, ExponentOneIsUniformQuantization) {
   // Same codes as the symmetric uniform grid with the same max |w| range, for every width and layout. The

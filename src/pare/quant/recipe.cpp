@@ -44,11 +44,8 @@ bool matches(const std::regex& re, const QuantizableLayer& l) {
 // would be silently ignored is an error instead.
 void check_method(const Recipe& r, const nlohmann::json& j, const std::string& where) {
   const auto& methods = quantization_methods();
-  if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
-    std::string list;
-    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
-    throw located("unknown quantization method '" + r.method + "'", where).expected(list);
-  }
+  if (std::find(methods.begin(), methods.end(), r.method) == methods.end())
+    throw located("unknown quantization method '" + r.method + "'", where).expected(quantization_method_list());
   const bool rex = r.method == "rex";
   if (j.contains("order") && r.order < 1)
     throw located("expansion order K must be at least 1", where)
@@ -92,6 +89,12 @@ void check_method(const Recipe& r, const nlohmann::json& j, const std::string& w
 const std::vector<std::string>& quantization_methods() {
   static const std::vector<std::string> m{"rtn", "dfq", "rex", "powerquant", "tquant", "mquant", "ternary-rtn"};
   return m;
+}
+
+std::string quantization_method_list() {
+  std::string list;
+  for (const auto& m : quantization_methods()) list += (list.empty() ? "" : ", ") + m;
+  return list;
 }
 
 bool is_data_free(const std::string& method) { return method != "rtn"; }

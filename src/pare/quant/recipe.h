@@ -72,6 +72,7 @@ struct Recipe {
 // Every method a recipe may name, and which of them never take data (all but rtn, whose activation ranges
 // are calibrated).
 const std::vector<std::string>& quantization_methods();
+std::string quantization_method_list();  // "rtn, dfq, ...": what an unknown-method error expects
 bool is_data_free(const std::string& method);
 bool is_ternary_method(const std::string& method);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pare/error.h"
+#include "pare/quant/random_weights_test_util.h"
 #include "pare/quant/row_quantizer.h"
 #include "pare/quant/ternary_operator.h"
 #include "pare/quant/weight_stats.h"
@@ -16,16 +17,8 @@
 namespace pare::quant {
 namespace {
 
-at::Tensor laplace(at::IntArrayRef shape, uint64_t seed) {
-  at::manual_seed(seed);
-  const at::Tensor u = at::rand(shape, at::kDouble) - 0.5;
-  return (-u.sign() * at::log1p(-2 * u.abs())).to(at::kFloat);  // inverse CDF of Laplace(0, 1)
-}
-
-at::Tensor gaussian(at::IntArrayRef shape, uint64_t seed) {
-  at::manual_seed(seed);
-  return at::randn(shape);
-}
+using testing::gaussian;
+using testing::laplace;
 
 TernaryOptions opts(TernaryOp op) {
   TernaryOptions o;

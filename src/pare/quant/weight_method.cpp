@@ -69,9 +69,7 @@ LayerWeight quantize_layer_weight(const at::Tensor& w, const LayerPlan& plan, co
     return r;
   }
   if (m != "rtn" && m != "dfq") {
-    std::string list;
-    for (const auto& k : quantization_methods()) list += (list.empty() ? "" : ", ") + k;
-    throw Error("unknown quantization method '" + m + "'").tensor(name).expected(list);
+    throw Error("unknown quantization method '" + m + "'").tensor(name).expected(quantization_method_list());
   }
   r.weight = quantize_weight(w, plan.layer.out_axis, rtn, name);  // dfq changes the graph, not the rounding
   return r;
