@@ -401,6 +401,11 @@ def run_llm(pare, args, work, results):
             "rows": [], "failed": [], "skipped": []}
     print(f"{LLM:12s} fp16 perplexity {r['perplexity']:.4f} on {info['text']} ({r.get('scored_tokens')} tokens)",
           flush=True)
+
+    def failed(c, shown, out, what):
+        info["failed"].append({"config": label(c), "key": key(c), "command": command_string(shown), "error": out})
+        print(f"{LLM:12s} {label(c):40s} {what}: {first_error(out)}", flush=True)
+
     for c in llm_grid(args.quick):
         why = pare.missing(c)
         if why:
@@ -419,15 +424,11 @@ def run_llm(pare, args, work, results):
                 rm(q, pkg, pkg + ".partial")
                 ok, _, out = pare.run(qcmd)
                 if not ok:
-                    info["failed"].append({"config": label(c), "key": key(c), "command": command_string(shown_q),
-                                           "error": out})
-                    print(f"{LLM:12s} {label(c):40s} {c['granularity']:9s} FAILED: {first_error(out)}", flush=True)
+                    failed(c, shown_q, out, f"{c['granularity']:9s} FAILED")
                     continue
             ok, psecs, out = pare.run(pcmd)
             if not ok:
-                info["failed"].append({"config": label(c), "key": key(c), "command": command_string(shown_p),
-                                       "error": out})
-                print(f"{LLM:12s} {label(c):40s} pare ppl FAILED: {first_error(out)}", flush=True)
+                failed(c, shown_p, out, "pare ppl FAILED")
                 continue
             rm(pkg)  # the package is not needed again (its size is in the JSON)
         qj, pj = load(q), load(p)
