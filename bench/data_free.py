@@ -13,11 +13,15 @@
 # geometrically with K; PowerQuant beats uniform at 4 and 3 bits; TQuant/MQuant beat ternary rounding by a wide
 # margin) are computed from the numbers and written with them.
 #
+# Each configuration is a pare recipe (the format at the top of src/pare/quant/recipe.h): the method, its bits and
+# granularity, and the method's own options. Every run writes its recipe, with the run's activation bits, to
+# WORK/recipes/KEY-aBITS.json and passes it as `pare quantize MODEL --recipe FILE`.
+#
 # Writes bench/results/data_free.json, docs/results/data_free.md and docs/results/data_free_<model>.svg
 # (accuracy or perplexity vs bits/weight). Every run's JSON is kept in a work folder (--work, default
 # build/bench-data-free/pare-<sha256 of build/pare>/): a rerun with the same pare binary skips the configurations
 # whose JSON is there, so a long run can be stopped and resumed; a rebuilt pare starts a fresh cache. Failed runs
-# are recorded (and retried by the next run); configurations whose method or flags this pare lacks are listed as
+# are recorded (and retried by the next run); configurations whose method or options this pare lacks are listed as
 # skipped.
 #
 #   /usr/bin/python3 bench/data_free.py                 # full grid (zoo at 10,000 images, brown-llama)
@@ -25,25 +29,25 @@
 #                                                       # outputs go to the work folder, not into the repository
 #   /usr/bin/python3 bench/data_free.py --speed         # timing: bench/results/data_free_speed.json + doc table
 #   /usr/bin/python3 bench/data_free.py --render        # rewrite the doc and plots from the JSON files only
+#   /usr/bin/python3 bench/data_free.py --check-configs # check every grid's recipes (no pare needed)
 # Options: --models, --no-llm, --abits, --eval-count, --llm-words, --threads, --work; see --help.
 import argparse
-import datetime
-import hashlib
-import json
 import math
 import os
-import platform
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import llm_quantize_rss  # noqa: E402  (timed(): wall time and peak RSS under GNU time)
+from benchlib import pare as pare_tool
+from benchlib import results as results_json
+from benchlib import svg, timing
+from benchlib.files import rm
+from benchlib.markdown import fmt, table
+from benchlib.markdown import write as write_markdown
+from benchlib.paths import BENCH as HERE
+from benchlib.paths import ROOT, rel
+from benchlib.pare import command_string, first_error
+from benchlib.results import read_json as load
 
 ZOO = ["resnet20", "mobilenetv2", "vit"]
 LLM = "brown-llama"
@@ -67,11 +71,78 @@ FAMILY_STYLE = {  # family: (colour, marker)
 # ---------------------------------------------------------------------------------------------------------------
 # Configurations
 
+# What a results row records of its configuration, in this order; None where the configuration leaves it out.
+FIELDS = ["method", "wbits", "order", "sparsity", "ensemble", "pipe_split", "exponent", "operator", "granularity"]
+# A method's own recipe keys (src/pare/quant/recipe.cpp accepts each only with that method).
+METHOD_OPTIONS = {"order": "rex", "sparsity": "rex", "ensemble": "rex", "pipe_split": "rex", "exponent": "powerquant"}
+TERNARY = ("ternary-rtn", "tquant", "mquant")
+
+
+class Config:
+    """One configuration: `recipe`, a dict in pare's recipe format ("method", "wbits", "granularity" and the
+    method's own options; the activation bits are the run's, added by run_recipe()), and `operator`, REx's
+    ternary base-term operator. The recipe format has no key for the operator: it is passed as `--operator`
+    beside `--recipe`, and only to a pare whose `quantize --help` lists that flag (zoo_grid)."""
+
+    def __init__(self, recipe, operator=None):
+        self.recipe, self.operator = recipe, operator
+
+    def fields(self):
+        """The configuration as a results row records it: every field of FIELDS, None where it is left out."""
+        f = {k: self.recipe.get(k) for k in FIELDS}
+        f["operator"] = self.operator
+        return f
+
+    def __getitem__(self, k):
+        return self.fields()[k]
+
+    def with_granularity(self, granularity):
+        return Config(dict(self.recipe, granularity=granularity), self.operator)
+
+    def flags(self):
+        """The configuration as `pare quantize` flags (the recipe's keys as options, then --operator)."""
+        return recipe_flags(self.recipe) + (["--operator", self.operator] if self.operator else [])
+
 
 def cfg(method, wbits, order=None, sparsity=None, ensemble=None, split=None, exponent=None, operator=None,
         granularity="channel"):
-    return {"method": method, "wbits": wbits, "order": order, "sparsity": sparsity, "ensemble": ensemble,
-            "pipe_split": split, "exponent": exponent, "operator": operator, "granularity": granularity}
+    r = {"method": method, "wbits": wbits, "granularity": granularity}
+    if order is not None:
+        r.update(order=order, sparsity=sparsity)
+    if ensemble:
+        r["ensemble"] = ensemble
+    if split:
+        r["pipe_split"] = split
+    if exponent:
+        r["exponent"] = exponent
+    return Config(r, operator)
+
+
+def recipe_flags(recipe):
+    """The `pare quantize` flags that say what a recipe says, in the recipe's order (each key as --key-name)."""
+    f = []
+    for k, v in recipe.items():
+        f += ["--" + k.replace("_", "-"), f"{v:g}" if isinstance(v, float) else str(v)]
+    return f
+
+
+def run_recipe(c, abits):
+    """The recipe file of one run: c's recipe with the run's activation bits (0: float)."""
+    r = {"method": c.recipe["method"], "wbits": c.recipe["wbits"], "abits": abits}
+    r.update(c.recipe)
+    return r
+
+
+def recipe_file(work, c, abits):
+    """Writes the run's recipe to WORK/recipes/KEY-aBITS.json; returns the path."""
+    path = os.path.join(work, "recipes", f"{key(c)}-a{abits}.json")
+    results_json.write_json(path, run_recipe(c, abits))
+    return path
+
+
+def recipe_args(work, c, abits):
+    """`--recipe FILE` (and --operator) for one run of c."""
+    return ["--recipe", recipe_file(work, c, abits)] + (["--operator", c.operator] if c.operator else [])
 
 
 def family(c):
@@ -113,29 +184,16 @@ def key(c):
     return k
 
 
-def flags(c):
-    f = ["--method", c["method"], "--wbits", str(c["wbits"]), "--granularity", c["granularity"]]
-    if c["order"] is not None:
-        f += ["--order", str(c["order"]), "--sparsity", f"{c['sparsity']:g}"]
-    if c["ensemble"]:
-        f += ["--ensemble", str(c["ensemble"])]
-    if c["pipe_split"]:
-        f += ["--pipe-split", c["pipe_split"]]
-    if c["exponent"]:
-        f += ["--exponent", c["exponent"]]
-    if c["operator"]:
-        f += ["--operator", c["operator"]]
-    return f
-
-
 def needed_flags(c):
-    return [x for x in flags(c) if x.startswith("--")]
+    """The pare quantize options a configuration needs: --recipe, and the flag of each of its settings (a pare
+    whose --help lacks the flag lacks the recipe key too)."""
+    return ["--recipe"] + [x for x in c.flags() if x.startswith("--")]
 
 
 PIPE_SPLITS = ["first", "first-expanded"]
 
 
-def zoo_grid(quick, have):
+def zoo_grid(quick, have, cfg=cfg):
     g = []
     if quick:
         g += [cfg("rtn", b) for b in [8, 4, 3, 2]]
@@ -160,16 +218,16 @@ def zoo_grid(quick, have):
 
 
 # One configuration per method: exported to .pare and evaluated again (and timed by --speed).
-def export_configs():
+def export_configs(cfg=cfg):
     return [cfg("rtn", 4), cfg("dfq", 4), cfg("rex", 4, 2, 0.5)] + [cfg("rex", 4, 2, 1.0, 2, s) for s in PIPE_SPLITS] + \
         [cfg("powerquant", 4), cfg("ternary-rtn", 2), cfg("tquant", 2), cfg("mquant", 2), cfg("rex", 2, 3, 0.5)]
 
 
 def export_key(c):
-    return key(dict(c, granularity="channel"))
+    return key(c.with_granularity("channel"))
 
 
-def llm_grid(quick):
+def llm_grid(quick, cfg=cfg):
     g = []
     grans = ["group:128"] if quick else ["group:128", "channel"]
     for gran in grans:
@@ -182,83 +240,110 @@ def llm_grid(quick):
     return g
 
 
+# --speed: the brown-llama's configurations, and the random 1.1B Llama's.
+def speed_llm_configs(cfg=cfg):
+    return [cfg("rtn", 4, granularity="group:128"), cfg("powerquant", 4, granularity="group:128"),
+            cfg("rex", 4, 2, 0.25, granularity="group:128"), cfg("ternary-rtn", 2, granularity="group:128"),
+            cfg("tquant", 2, granularity="group:128"), cfg("mquant", 2, granularity="group:128")]
+
+
+def speed_big_configs(cfg=cfg):
+    return [cfg("rtn", 4, granularity="group:128"), cfg("rex", 4, 2, 0.25, granularity="group:128"),
+            cfg("powerquant", 4, granularity="group:128"), cfg("tquant", 2, granularity="group:128")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --check-configs: the recipes against the flags this script passed before it wrote recipes
+
+
+def legacy_cfg(method, wbits, order=None, sparsity=None, ensemble=None, split=None, exponent=None, operator=None,
+               granularity="channel"):
+    """A configuration as the script held it before recipes (kept for check_configs only)."""
+    return {"method": method, "wbits": wbits, "order": order, "sparsity": sparsity, "ensemble": ensemble,
+            "pipe_split": split, "exponent": exponent, "operator": operator, "granularity": granularity}
+
+
+def legacy_flags(c):
+    """The method flags the script passed for a legacy_cfg() configuration before recipes."""
+    f = ["--method", c["method"], "--wbits", str(c["wbits"]), "--granularity", c["granularity"]]
+    if c["order"] is not None:
+        f += ["--order", str(c["order"]), "--sparsity", f"{c['sparsity']:g}"]
+    if c["ensemble"]:
+        f += ["--ensemble", str(c["ensemble"])]
+    if c["pipe_split"]:
+        f += ["--pipe-split", c["pipe_split"]]
+    if c["exponent"]:
+        f += ["--exponent", c["exponent"]]
+    if c["operator"]:
+        f += ["--operator", c["operator"]]
+    return f
+
+
+def check_recipe(r):
+    """The rules of src/pare/quant/recipe.cpp a grid's recipe could break: known keys, a method's own options only
+    with that method, ternary methods at 2 bits, a PIPE ensemble within the expansion orders."""
+    keys = {"method", "wbits", "abits", "granularity"} | set(METHOD_OPTIONS)
+    assert set(r) <= keys, f"unknown recipe keys {set(r) - keys} in {r}"
+    for k, m in METHOD_OPTIONS.items():
+        assert k not in r or r["method"] == m, f"'{k}' is an option of method {m}: {r}"
+    assert r["method"] not in TERNARY or r["wbits"] == 2, f"ternary method at {r['wbits']} bits: {r}"
+    assert r.get("ensemble", 1) <= r.get("order", 2), f"PIPE ensemble above the expansion order: {r}"
+    assert 2 <= r["wbits"] <= 8 and 0 <= r.get("abits", 0) <= 8, r
+
+
+def check_configs():
+    """Every configuration of every grid (full and --quick, with the flag-gated ones, the exports, --speed's):
+    its recipe, turned back into flags, equals the flags the script passed before recipes; its key, label, family
+    and results-row fields are the same; and the recipe (with the run's activation bits) obeys pare's rules."""
+    have = {"--exponent", "--operator"}
+    grids = [(name, make(cfg), make(legacy_cfg)) for name, make in [
+        ("zoo", lambda f: zoo_grid(False, have, f)), ("zoo --quick", lambda f: zoo_grid(True, have, f)),
+        ("brown-llama", lambda f: llm_grid(False, f)), ("brown-llama --quick", lambda f: llm_grid(True, f)),
+        ("exports", export_configs), ("speed brown-llama", speed_llm_configs), ("speed 1.1B", speed_big_configs)]]
+    n = 0
+    for name, new, old in grids:
+        assert len(new) == len(old), name
+        for c, o in zip(new, old):
+            assert c.flags() == legacy_flags(o), (name, c.flags(), legacy_flags(o))
+            assert c.fields() == o, (name, c.fields(), o)
+            assert (key(c), label(c), family(c)) == (key(o), label(o), family(o)), (name, key(c), key(o))
+            check_recipe(c.recipe)
+            for abits in (0, 8):
+                r = run_recipe(c, abits)
+                assert {k: v for k, v in r.items() if k != "abits"} == c.recipe and r["abits"] == abits
+                assert list(r)[:4] == ["method", "wbits", "abits", "granularity"], r
+                check_recipe(r)
+            n += 1
+        keys = [key(c) for c in new]
+        assert len(set(keys)) == len(keys), f"{name}: two configurations share a key"
+    print(f"check-configs: {n} configurations in {len(grids)} grids: recipes give the old flags, keys, labels, "
+          "families and row fields, and follow pare's recipe rules")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Running pare
 
 
-class Pare:
+class Pare(pare_tool.Pare):
     def __init__(self, args):
-        self.bin = os.path.join(args.build_dir, "pare")
-        self.threads = args.threads
-        with open(self.bin, "rb") as f:
-            self.id = hashlib.sha256(f.read()).hexdigest()[:12]
-        self.help = self.text(["quantize", "--help"])
-        self.have = set(re.findall(r"(--[a-z][a-z0-9-]*)", self.help))
+        super().__init__(pare_tool.binary(args.build_dir), args.threads)
+        self.work = args.work
+        self.have = self.options(["quantize"])
         self.probes = {}
 
-    def text(self, cmd):
-        p = subprocess.run([self.bin] + cmd, capture_output=True, text=True, errors="replace")
-        return p.stdout + p.stderr
-
-    def thread_flags(self):
-        return ["--threads", str(self.threads)] if self.threads is not None else []
-
-    def run(self, cmd):
-        """Runs pare with cmd; returns (ok, seconds, output tail)."""
-        for attempt in range(20):
-            try:
-                t0 = time.monotonic()
-                p = subprocess.run([self.bin] + cmd, capture_output=True, text=True, errors="replace")
-                break
-            except OSError as e:  # the binary is being rebuilt: wait for it
-                if attempt == 19:
-                    raise
-                print(f"cannot run {self.bin} ({e}); retrying in 30 s", flush=True)
-                time.sleep(30)
-        secs = time.monotonic() - t0
-        out = (p.stdout + p.stderr).strip()
-        return p.returncode == 0, secs, "\n".join(out.splitlines()[-12:])
-
     def missing(self, c):
-        """Why pare cannot run configuration c (flags or method it lacks), or None."""
+        """Why pare cannot run configuration c (options or method it lacks), or None."""
         miss = [f for f in needed_flags(c) if f not in self.have]
         if miss:
             return "pare quantize has no " + ", ".join(miss)
-        probe_c = dict(c, granularity="channel")
-        pk = tuple(flags(probe_c))
+        probe_c = c.with_granularity("channel")
+        pk = key(probe_c)
         if pk not in self.probes:
             model = os.path.join(ROOT, "examples/zoo/fmnist-resnet20.onnx")
-            ok, _, out = self.run(["quantize", model] + flags(probe_c) + ["--abits", "0", "--dry-run"])
+            ok, _, out = self.run(["quantize", model] + recipe_args(self.work, probe_c, 0) + ["--dry-run"])
             self.probes[pk] = None if ok else first_error(out)
         return self.probes[pk]
-
-
-def first_error(out):
-    for line in out.splitlines():
-        if "error" in line.lower():
-            return line.strip()
-    return out.splitlines()[0].strip() if out else "failed"
-
-
-def rel(path):
-    return os.path.relpath(path, ROOT) if os.path.isabs(path) and path.startswith(ROOT) else path
-
-
-def command_string(cmd):
-    return "pare " + " ".join(rel(x) if os.path.isabs(x) else x for x in cmd)
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def rm(*paths):
-    for p in paths:
-        if os.path.isdir(p):
-            shutil.rmtree(p, ignore_errors=True)
-        elif os.path.exists(p):
-            os.remove(p)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +353,7 @@ def rm(*paths):
 def zoo_row(model, c, r, cmd, secs):
     layers = [l for l in r.get("layers", []) if l.get("quantized")]
     errs = [l["relative_error"] for l in layers if l.get("relative_error") is not None]
-    row = {"model": model, "config": label(c), "family": family(c), "key": key(c), **c,
+    row = {"model": model, "config": label(c), "family": family(c), "key": key(c), **c.fields(),
            "command": command_string(cmd), "top1": r["accuracy"]["after"], "fp32_top1": r["accuracy"]["before"],
            "bits_per_weight": r.get("bits_per_weight"), "relative_bops": r.get("relative_bops"),
            "cost_factor": r.get("cost_factor"), "model_bytes": r.get("model_bytes"),
@@ -301,7 +386,7 @@ def run_zoo(pare, args, work, results):
             base = os.path.join(d, f"{key(c)}-a{args.abits}-n{n}")
             j, pkg, ej = base + ".json", base + ".pare", base + ".eval.json"
             export = key(c) in export_keys
-            cmd = ["quantize", model] + flags(c) + ["--abits", str(args.abits)]
+            cmd = ["quantize", model] + recipe_args(work, c, args.abits)
             if args.abits > 0 and c["method"] == "rtn":
                 cmd += ["--calib", args.calib]
             cmd += ["--eval", data] + pare.thread_flags() + ["--json", j, "--quiet"]
@@ -317,8 +402,7 @@ def run_zoo(pare, args, work, results):
                                    "error": out})
                     print(f"{m:12s} {label(c):40s} FAILED: {first_error(out)}", flush=True)
                     continue
-                with open(meta, "w") as f:
-                    json.dump({"seconds": secs}, f)
+                results_json.write_json(meta, {"seconds": secs}, indent=None, final_newline=False)
             secs = load(meta)["seconds"]
             row = zoo_row(m, c, load(j), shown, secs)
             rows.append(row)
@@ -414,7 +498,8 @@ def run_llm(pare, args, work, results):
             continue
         base = os.path.join(d, f"{key(c)}-{tag}")
         q, pkg, p = base + ".quantize.json", base + ".pare", base + ".ppl.json"
-        qcmd = ["quantize", model] + flags(c) + pare.thread_flags() + ["--out", pkg, "--json", q, "--quiet"]
+        qcmd = ["quantize", model] + recipe_args(work, c, 0) + pare.thread_flags() + ["--out", pkg, "--json", q,
+                                                                        "--quiet"]
         pcmd = ["ppl", pkg, "--ref", ref, "--text", text, "--ctx", str(args.ctx)] + pare.thread_flags() + \
             ["--json", p, "--quiet"]
         shown_q = [x for x in qcmd if x not in (q,)]
@@ -434,7 +519,7 @@ def run_llm(pare, args, work, results):
         qj, pj = load(q), load(p)
         k = pj.get("kld", {})
         errs = [w["relative_error"] for w in qj.get("weights", []) if w.get("quantized")]
-        row = {"model": LLM, "config": label(c), "family": family(c), "key": key(c), **c,
+        row = {"model": LLM, "config": label(c), "family": family(c), "key": key(c), **c.fields(),
                "command": command_string(shown_q), "ppl_command": command_string(shown_p),
                "perplexity": pj["perplexity"], "kld_mean": k.get("mean"), "kld_stderr": k.get("stderr"),
                "top1_same_percent": k.get("top1_same_percent"), "ppl_ratio": k.get("ppl_ratio"),
@@ -443,7 +528,7 @@ def run_llm(pare, args, work, results):
                "relative_bops": qj.get("relative_bops"), "cost_factor": qj.get("cost_factor"),
                "seconds": qj.get("seconds"), "ppl_seconds": pj.get("seconds"),
                "mean_relative_error": sum(errs) / len(errs) if errs else None,
-               "notes": [{"node": w.get("name"), "note": w["note"]} for w in qj.get("weights", [])
+               "notes": [{"node": w.get("weight", w.get("name")), "note": w["note"]} for w in qj.get("weights", [])
                          if w.get("quantized") and w.get("note")]}
         info["rows"].append(row)
         print(f"{LLM:12s} {label(c):40s} {c['granularity']:9s} ppl {row['perplexity']:10.3f}  KLD "
@@ -454,10 +539,6 @@ def run_llm(pare, args, work, results):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Claims
-
-
-def fmt(v, spec, none="–"):
-    return none if v is None else format(v, spec)
 
 
 def interpolate(points, x):
@@ -621,134 +702,6 @@ def claims(results):
 # SVG
 
 
-def nice_ticks(lo, hi, n=6):
-    if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(s * mag for s in [1, 2, 2.5, 5, 10] if s * mag >= raw)
-    t0 = math.floor(lo / step) * step
-    ticks = []
-    v = t0
-    while v <= hi + step * 1e-6:
-        ticks.append(round(v, 10))
-        v += step
-    if ticks[-1] < hi - 1e-9:
-        ticks.append(round(ticks[-1] + step, 10))
-    return ticks
-
-
-def log_ticks(lo, hi):
-    """1-2-5 ticks per decade inside [lo, hi], or 1..9 when that gives fewer than 5."""
-    for mults in ([1, 2, 5], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]):
-        ticks = []
-        e = math.floor(math.log10(lo))
-        while 10 ** e <= hi:
-            ticks += [m * 10 ** e for m in mults if lo <= m * 10 ** e <= hi]
-            e += 1
-        if len(ticks) >= 5:
-            break
-    return ticks if len(ticks) >= 2 else [lo, hi]
-
-
-def marker(shape, x, y, colour, s=4.5):
-    fill = f'fill="{colour}" stroke="{colour}"'
-    if shape == "circle":
-        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{s * 0.9:.1f}" {fill}/>'
-    if shape == "hollow-circle":
-        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{s * 0.9:.1f}" fill="white" stroke="{colour}" stroke-width="1.6"/>'
-    if shape == "square":
-        return f'<rect x="{x - s * 0.8:.1f}" y="{y - s * 0.8:.1f}" width="{1.6 * s:.1f}" height="{1.6 * s:.1f}" {fill}/>'
-    if shape in ("triangle", "triangle-down"):
-        d = 1 if shape == "triangle" else -1
-        return (f'<polygon points="{x:.1f},{y - d * s:.1f} {x - s:.1f},{y + d * s * 0.8:.1f} '
-                f'{x + s:.1f},{y + d * s * 0.8:.1f}" {fill}/>')
-    if shape == "diamond":
-        return f'<polygon points="{x:.1f},{y - s:.1f} {x + s:.1f},{y:.1f} {x:.1f},{y + s:.1f} {x - s:.1f},{y:.1f}" {fill}/>'
-    if shape == "plus":
-        return (f'<path d="M{x - s:.1f},{y:.1f}H{x + s:.1f}M{x:.1f},{y - s:.1f}V{y + s:.1f}" stroke="{colour}" '
-                f'stroke-width="2" fill="none"/>')
-    if shape == "cross":
-        return (f'<path d="M{x - s:.1f},{y - s:.1f}L{x + s:.1f},{y + s:.1f}M{x - s:.1f},{y + s:.1f}L{x + s:.1f},'
-                f'{y - s:.1f}" stroke="{colour}" stroke-width="2" fill="none"/>')
-    raise ValueError(shape)
-
-
-def esc(s):
-    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def panel_svg(p, ox, oy, w, h):
-    """One plot at (ox, oy): p has title, xlabel, ylabel, points [(family, x, y, label)], hline (y, text), logy."""
-    L, R, T, B = 62, 14, 30, 46
-    pw, ph = w - L - R, h - T - B
-    pts = p["points"]
-    xs = [q[1] for q in pts] or [0, 1]
-    ys = [q[2] for q in pts] + ([p["hline"][0]] if p.get("hline") else [])
-    ys = ys or [0, 1]
-    xt = nice_ticks(0, max(xs) * 1.03)
-    logy = p.get("logy")
-    if logy:
-        lo, hi = min(ys) / 1.15, max(ys) * 1.15
-        yt = log_ticks(lo, hi)
-        fy = lambda v: oy + T + ph - (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo)) * ph  # noqa
-    else:
-        yt = nice_ticks(min(ys) - 0.5, max(ys) + 0.5)
-        lo, hi = yt[0], yt[-1]
-        fy = lambda v: oy + T + ph - (v - lo) / (hi - lo) * ph  # noqa: E731
-    x0, x1 = xt[0], xt[-1]
-    fx = lambda v: ox + L + (v - x0) / (x1 - x0) * pw  # noqa: E731
-    o = [f'<text x="{ox + L + pw / 2:.1f}" y="{oy + 18}" text-anchor="middle" font-size="14" '
-         f'font-weight="bold">{esc(p["title"])}</text>',
-         f'<rect x="{ox + L}" y="{oy + T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
-    for v in xt:
-        X = fx(v)
-        o.append(f'<line x1="{X:.1f}" y1="{oy + T}" x2="{X:.1f}" y2="{oy + T + ph}" stroke="#e4e4e4"/>')
-        o.append(f'<text x="{X:.1f}" y="{oy + T + ph + 15}" text-anchor="middle" font-size="11">{v:g}</text>')
-    for v in yt:
-        Y = fy(v)
-        o.append(f'<line x1="{ox + L}" y1="{Y:.1f}" x2="{ox + L + pw}" y2="{Y:.1f}" stroke="#e4e4e4"/>')
-        o.append(f'<text x="{ox + L - 5}" y="{Y + 4:.1f}" text-anchor="end" font-size="11">{v:.4g}</text>')
-    o.append(f'<text x="{ox + L + pw / 2:.1f}" y="{oy + h - 8}" text-anchor="middle" font-size="12">'
-             f'{esc(p["xlabel"])}</text>')
-    o.append(f'<text x="{ox + 16}" y="{oy + T + ph / 2:.1f}" text-anchor="middle" font-size="12" '
-             f'transform="rotate(-90 {ox + 16} {oy + T + ph / 2:.1f})">{esc(p["ylabel"])}</text>')
-    if p.get("hline"):
-        Y = fy(p["hline"][0])
-        o.append(f'<line x1="{ox + L}" y1="{Y:.1f}" x2="{ox + L + pw}" y2="{Y:.1f}" stroke="#555" '
-                 f'stroke-dasharray="6,4"/>')
-        ty = Y - 5 if Y - (oy + T) > 18 else Y + 14  # below the line when it runs along the top
-        o.append(f'<text x="{ox + L + 4}" y="{ty:.1f}" font-size="11" fill="#555">{esc(p["hline"][1])}</text>')
-    rtn = sorted((q[1], q[2]) for q in pts if q[0] == "RTN")
-    if len(rtn) > 1:
-        o.append('<polyline fill="none" stroke="#222" stroke-width="1.2" points="' +
-                 " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in rtn) + '"/>')
-    for fam, x, y, lab in pts:
-        colour, shape = FAMILY_STYLE[fam]
-        o.append(f'<g><title>{esc(lab)}: {x:.3f} bits/weight, {y:g}</title>{marker(shape, fx(x), fy(y), colour)}</g>')
-    return o
-
-
-def write_svg(path, panels, families, note):
-    pw, ph, legend_w = 540, 380, 150
-    W, H = pw * len(panels) + legend_w, ph + 24
-    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-         f'font-family="Helvetica, Arial, sans-serif">', f'<rect width="{W}" height="{H}" fill="white"/>']
-    for i, p in enumerate(panels):
-        o += panel_svg(p, i * pw, 0, pw, ph)
-    lx = pw * len(panels) + 8
-    o.append(f'<text x="{lx}" y="44" font-size="12" font-weight="bold">method</text>')
-    for i, fam in enumerate(families):
-        colour, shape = FAMILY_STYLE[fam]
-        y = 64 + i * 20
-        o.append(marker(shape, lx + 8, y - 4, colour))
-        o.append(f'<text x="{lx + 20}" y="{y}" font-size="12">{esc(fam)}</text>')
-    o.append(f'<text x="8" y="{H - 6}" font-size="10" fill="#666">{esc(note)}</text>')
-    o.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(o) + "\n")
-
-
 def write_plots(results, doc_dir, source):
     paths = []
     fam_order = list(FAMILY_STYLE)
@@ -758,11 +711,12 @@ def write_plots(results, doc_dir, source):
             continue
         pts = [(r["family"], r["bits_per_weight"], r["top1"], r["config"]) for r in rows]
         panel = {"title": f"fmnist-{m}: top-1 vs bits/weight", "xlabel": "bits per weight (quantized layers)",
-                 "ylabel": f"top-1 (%), {results['eval']}", "points": pts,
+                 "ylabel": f"top-1 (%), {results['eval']}", "points": pts, "line": "RTN", "x_unit": "bits/weight",
                  "hline": (z["fp32_top1"], f"fp32 {z['fp32_top1']:.2f} %")}
         path = os.path.join(doc_dir, f"data_free_{m}.svg")
-        write_svg(path, [panel], [f for f in fam_order if any(q[0] == f for q in pts)],
-                  f"weights only (abits {results['abits']}), per-channel; source {source}; RTN line: bits 8..2")
+        svg.write_svg(path, [panel], [f for f in fam_order if any(q[0] == f for q in pts)],
+                      f"weights only (abits {results['abits']}), per-channel; source {source}; RTN line: bits 8..2",
+                      FAMILY_STYLE, "method")
         paths.append(path)
     llm = results.get("llm")
     if llm and llm["rows"]:
@@ -773,11 +727,11 @@ def write_plots(results, doc_dir, source):
             fams |= {q[0] for q in pts}
             panels.append({"title": f"{LLM}, {gran}: perplexity vs bits/weight", "xlabel":
                            "bits per weight (block projections)", "ylabel": "perplexity (log scale)",
-                           "points": pts, "logy": True,
+                           "points": pts, "logy": True, "line": "RTN", "x_unit": "bits/weight",
                            "hline": (llm["reference"]["perplexity"], f"fp16 {llm['reference']['perplexity']:.2f}")})
         path = os.path.join(doc_dir, f"data_free_{LLM}.svg")
-        write_svg(path, panels, [f for f in fam_order if f in fams],
-                  f"weights only; ctx {llm['ctx']}, {llm['text']}; source {source}")
+        svg.write_svg(path, panels, [f for f in fam_order if f in fams],
+                      f"weights only; ctx {llm['ctx']}, {llm['text']}; source {source}", FAMILY_STYLE, "method")
         paths.append(path)
     return paths
 
@@ -802,13 +756,12 @@ def write_doc(path, results, speed, source, speed_source, svgs):
         for s in svgs:
             lines += [f"![{os.path.basename(s)}]({os.path.basename(s)})", ""]
         for m, z in results.get("zoo", {}).items():
-            lines += [f"## fmnist-{m} (fp32 {fmt(z['fp32_top1'], '.2f')} %)", "",
-                      "| config | method | bits/weight | rel. BOPs | cost | top-1 | Δ fp32 | seconds |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for r in sorted(z["rows"], key=lambda r: (r["bits_per_weight"], r["config"])):
-                lines.append(f"| {r['config']} | {r['family']} | {r['bits_per_weight']:.3f} | "
-                             f"{fmt(r['relative_bops'], '.3f')} | {fmt(r['cost_factor'], '.2f')} | {r['top1']:.2f} | "
-                             f"{r['top1'] - r['fp32_top1']:+.2f} | {r['seconds']:.1f} |")
+            lines += [f"## fmnist-{m} (fp32 {fmt(z['fp32_top1'], '.2f')} %)", ""]
+            lines += table(["config", "method", "bits/weight", "rel. BOPs", "cost", "top-1", "Δ fp32", "seconds"],
+                           [[r["config"], r["family"], f"{r['bits_per_weight']:.3f}", fmt(r["relative_bops"], ".3f"),
+                             fmt(r["cost_factor"], ".2f"), f"{r['top1']:.2f}", f"{r['top1'] - r['fp32_top1']:+.2f}",
+                             f"{r['seconds']:.1f}"]
+                            for r in sorted(z["rows"], key=lambda r: (r["bits_per_weight"], r["config"]))])
             lines.append("")
             if z["failed"]:
                 lines += ["Failed: " + "; ".join(f"{f['config']} (`{first_error(f['error'])}`)"
@@ -828,17 +781,16 @@ def write_doc(path, results, speed, source, speed_source, svgs):
                       "agreement of the arg-max token with fp16. bits/weight two ways: block projections "
                       "(what is quantized) and the whole file (embeddings, head, norms, scales).", ""]
             for gran in sorted({r["granularity"] for r in llm["rows"]}, reverse=True):
-                lines += [f"### {gran}", "",
-                          "| config | method | bits/weight (proj.) | bits/weight (file) | rel. BOPs | cost | "
-                          "perplexity | ppl ratio | KLD | top-1 agree % | quantize s |",
-                          "|---|---|---|---|---|---|---|---|---|---|---|"]
-                for r in sorted([r for r in llm["rows"] if r["granularity"] == gran],
-                                key=lambda r: (r["bits_per_weight"], r["config"])):
-                    lines.append(f"| {r['config']} | {r['family']} | {r['bits_per_weight']:.3f} | "
-                                 f"{fmt(r['file_bits_per_weight'], '.3f')} | {fmt(r['relative_bops'], '.3f')} | "
-                                 f"{fmt(r['cost_factor'], '.2f')} | {r['perplexity']:.3f} | "
-                                 f"{fmt(r['ppl_ratio'], '.4f')} | {fmt(r['kld_mean'], '.4f')} | "
-                                 f"{fmt(r['top1_same_percent'], '.2f')} | {fmt(r['seconds'], '.1f')} |")
+                rows = sorted([r for r in llm["rows"] if r["granularity"] == gran],
+                              key=lambda r: (r["bits_per_weight"], r["config"]))
+                lines += [f"### {gran}", ""]
+                lines += table(["config", "method", "bits/weight (proj.)", "bits/weight (file)", "rel. BOPs", "cost",
+                                "perplexity", "ppl ratio", "KLD", "top-1 agree %", "quantize s"],
+                               [[r["config"], r["family"], f"{r['bits_per_weight']:.3f}",
+                                 fmt(r["file_bits_per_weight"], ".3f"), fmt(r["relative_bops"], ".3f"),
+                                 fmt(r["cost_factor"], ".2f"), f"{r['perplexity']:.3f}", fmt(r["ppl_ratio"], ".4f"),
+                                 fmt(r["kld_mean"], ".4f"), fmt(r["top1_same_percent"], ".2f"),
+                                 fmt(r["seconds"], ".1f")] for r in rows])
                 lines.append("")
             if llm["failed"]:
                 lines += ["Failed: " + "; ".join(f"{f['config']} {f['key']} (`{first_error(f['error'])}`)"
@@ -850,9 +802,7 @@ def write_doc(path, results, speed, source, speed_source, svgs):
         lines += claims_section(results["claims"])
     if speed:
         lines += speed_section(speed, speed_source)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
+    write_markdown(path, lines)
 
 
 def layer_section(m, rows):
@@ -871,8 +821,8 @@ def layer_section(m, rows):
             ([f"rel. error {t}" for t in ["ternary-rtn", "tquant", "mquant"] if t in tern] + ["best ternary"]
              if len(tern) > 1 else [])
         out += [f"Per layer (fmnist-{m}): kurtosis of the weights, PowerQuant's exponent per layer, relative "
-                "squared error of each ternary operator and the one with the lowest.", "",
-                "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                "squared error of each ternary operator and the one with the lowest.", ""]
+        body = []
         for i, l in enumerate(any_layers):
             cells = [l.get("node", "?")]
             if has_k:
@@ -889,18 +839,16 @@ def layer_section(m, rows):
                 cells += [fmt(errs.get(t), ".3e") for t in ["ternary-rtn", "tquant", "mquant"] if t in tern]
                 valid = {t: e for t, e in errs.items() if e is not None}
                 cells.append(min(valid, key=valid.get) if valid else "–")
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
+            body.append(cells)
+        out += table(cols, body) + [""]
     notes = {}
     for r in rows:
         for l in r.get("notes", []):
             notes.setdefault((r["family"], l.get("node"), l["note"]), []).append(r["config"])
     if notes:
-        out += [f"Layers where a method fell back to a documented default (fmnist-{m}):", "",
-                "| method | layer | note | configs |", "|---|---|---|---|"]
-        for (fam, node, note), cfgs in sorted(notes.items()):
-            out.append(f"| {fam} | {node} | {note} | {len(cfgs)} |")
-        out.append("")
+        out += [f"Layers where a method fell back to a documented default (fmnist-{m}):", ""]
+        out += table(["method", "layer", "note", "configs"],
+                     [[fam, node, note, len(cfgs)] for (fam, node, note), cfgs in sorted(notes.items())]) + [""]
     return out
 
 
@@ -909,13 +857,11 @@ def export_section(exports):
         return []
     out = ["## `.pare` export", "",
            "One configuration per method and model quantized with `--out X.pare`, then `pare eval X.pare --data "
-           "SAME`: the top-1 must equal the one `pare quantize` measured, exactly.", "",
-           "| model | method | config | quantize top-1 | pare eval top-1 | exact | package bytes |",
-           "|---|---|---|---|---|---|---|"]
-    for e in exports:
-        out.append(f"| {e['model']} | {e['method']} | {e['config']} | {e['quantize_top1']:.2f} | "
-                   f"{fmt(e.get('eval_top1'), '.2f', 'failed')} | {'yes' if e['exact'] else '**no**'} | "
-                   f"{fmt(e.get('package_bytes'), 'd')} |")
+           "SAME`: the top-1 must equal the one `pare quantize` measured, exactly.", ""]
+    out += table(["model", "method", "config", "quantize top-1", "pare eval top-1", "exact", "package bytes"],
+                 [[e["model"], e["method"], e["config"], f"{e['quantize_top1']:.2f}",
+                   fmt(e.get("eval_top1"), ".2f", "failed"), "yes" if e["exact"] else "**no**",
+                   fmt(e.get("package_bytes"), "d")] for e in exports])
     n_exact = sum(e["exact"] for e in exports)
     out += ["", f"Exact in {n_exact} of {len(exports)} exports.", ""]
     return out
@@ -937,15 +883,15 @@ def claims_section(c):
     if sp["compared"]:
         out.append(f"PIPE (M = 2) at equal bits/weight: {sp['verdict']} (above RTN in {sp['beats']} of "
                    f"{sp['compared']} points, {sp['ties']} ties).")
-    out += ["", "| testbed | config | bits/weight | value | RTN at same bits/weight | Δ | beats |",
-            "|---|---|---|---|---|---|---|"]
+    rows = []
     for p in a["points"]:
         if p["x"] != "bits_per_weight":
             continue
         y = p["rtn_at_same_x"]
-        out.append(f"| {p['testbed']} | {p['config']} | {p['at']:.3f} | {p['value']:.3f} | "
-                   f"{fmt(y, '.3f', 'outside')} | {fmt(None if y is None else p['value'] - y, '+.3f')} | "
-                   f"{'–' if 'beats' not in p else 'yes' if p['beats'] else 'tie' if p['tie'] else 'no'} |")
+        rows.append([p["testbed"], p["config"], f"{p['at']:.3f}", f"{p['value']:.3f}", fmt(y, ".3f", "outside"),
+                     fmt(None if y is None else p["value"] - y, "+.3f"),
+                     "–" if "beats" not in p else "yes" if p["beats"] else "tie" if p["tie"] else "no"])
+    out += [""] + table(["testbed", "config", "bits/weight", "value", "RTN at same bits/weight", "Δ", "beats"], rows)
     b = c["b_geometric_decay"]
     vs = [r["verdict"] for r in b["rows"] if r["verdict"] != "not measured"]
     overall = verdict(sum(v == "holds" for v in vs), len(vs))
@@ -953,37 +899,34 @@ def claims_section(c):
             f"of {len(vs)} testbed/bit-width pairs). Measured: {b['compared']}. Predicted per-order factor "
             "r = 2n = 2(2^(b-1) − 1) in ∞-norm (the spec's bound); rule: "
             f"{b['rule']}. Ratios where the smaller error is below {FLOAT_FLOOR:g} (float32 resolution of the "
-            "error computation) are shown but not counted. γ = 1; K = 1 is RTN.", "",
-            "| testbed | bits | mean rel. sq. error K=1..4 | ratios K→K+1 | √ratio | r | r² | verdict |",
-            "|---|---|---|---|---|---|---|---|"]
+            "error computation) are shown but not counted. γ = 1; K = 1 is RTN.", ""]
+    rows = []
     for r in b["rows"]:
         errs = ", ".join(f"{r['mean_relative_error'][k]:.3e}" for k in sorted(r["mean_relative_error"], key=int))
         ratios = ", ".join(f"{s['ratio']:.3g}{'*' if s['float32_floor'] else ''}" for s in r["steps"])
         roots = ", ".join(f"{s['sqrt_ratio']:.3g}" for s in r["steps"])
-        out.append(f"| {r['testbed']} | {r['bits']} | {errs} | {ratios} | {roots} | {r['r']} | {r['r2']} | "
-                   f"{r['verdict']} |")
-    out.append("")
+        rows.append([r["testbed"], r["bits"], errs, ratios, roots, r["r"], r["r2"], r["verdict"]])
+    out += table(["testbed", "bits", "mean rel. sq. error K=1..4", "ratios K→K+1", "√ratio", "r", "r²", "verdict"],
+                 rows) + [""]
     out.append(("(* below the float32 floor.) " if any(s["float32_floor"] for r in b["rows"] for s in r["steps"])
                 else "") + "The ∞-norm bound itself is checked per tensor by the unit tests; the "
                "table compares the mean squared error, which the bound does not constrain exactly.")
     pq = c["c_powerquant_vs_rtn"]
-    out += ["", f"**(c) PowerQuant beats uniform RTN at 4 and 3 bits: {pq['verdict']}**", "",
-            "| testbed | bits | metric | RTN | PowerQuant | RTN bits/weight | PowerQuant bits/weight | beats |",
-            "|---|---|---|---|---|---|---|---|"]
-    for r in pq["rows"]:
-        out.append(f"| {r['testbed']} | {r['bits']} | {r['metric']} | {r['rtn']:.3f} | {r['powerquant']:.3f} | "
-                   f"{fmt(r['rtn_bpw'], '.3f')} | {fmt(r['powerquant_bpw'], '.3f')} | {'yes' if r['beats'] else 'no'} |")
+    out += ["", f"**(c) PowerQuant beats uniform RTN at 4 and 3 bits: {pq['verdict']}**", ""]
+    out += table(["testbed", "bits", "metric", "RTN", "PowerQuant", "RTN bits/weight", "PowerQuant bits/weight",
+                  "beats"],
+                 [[r["testbed"], r["bits"], r["metric"], f"{r['rtn']:.3f}", f"{r['powerquant']:.3f}",
+                   fmt(r["rtn_bpw"], ".3f"), fmt(r["powerquant_bpw"], ".3f"), "yes" if r["beats"] else "no"]
+                  for r in pq["rows"]])
     t = c["d_ternary_operators"]
     out += ["", f"**(d) TQuant / MQuant beat plain ternary rounding by a wide margin** ({t['wide_margin']}): "
             f"TQuant {t['tquant']['verdict']} ({t['tquant']['wide']} wide, {t['tquant']['beats']} better of "
             f"{t['tquant']['compared']}); MQuant {t['mquant']['verdict']} ({t['mquant']['wide']} wide, "
-            f"{t['mquant']['beats']} better of {t['mquant']['compared']}).", "",
-            "| testbed | operator | metric | ternary RTN | operator | margin | better | wide |",
-            "|---|---|---|---|---|---|---|---|"]
-    for r in t["rows"]:
-        m = f"{r['margin']:+.2f} points" if r["metric"] == "top1" else f"{r['margin']:.3f}x"
-        out.append(f"| {r['testbed']} | {r['operator']} | {r['metric']} | {r['ternary_rtn']:.3f} | {r['value']:.3f} | "
-                   f"{m} | {'yes' if r['beats'] else 'no'} | {'yes' if r['wide'] else 'no'} |")
+            f"{t['mquant']['beats']} better of {t['mquant']['compared']}).", ""]
+    out += table(["testbed", "operator", "metric", "ternary RTN", "operator", "margin", "better", "wide"],
+                 [[r["testbed"], r["operator"], r["metric"], f"{r['ternary_rtn']:.3f}", f"{r['value']:.3f}",
+                   f"{r['margin']:+.2f} points" if r["metric"] == "top1" else f"{r['margin']:.3f}x",
+                   "yes" if r["beats"] else "no", "yes" if r["wide"] else "no"] for r in t["rows"]])
     if c["rex_k1_is_rtn"]:
         out += ["", "**REx with K = 1 is RTN:** " + "; ".join(
             f"{k['model']} W{k['bits']}: top-1 {k['rex_top1']:.2f} vs {k['rtn_top1']:.2f}, bits/weight "
@@ -996,17 +939,17 @@ def claims_section(c):
 def speed_section(s, source):
     out = ["## Speed", "", f"From `{source}` ({s['date']}, {s['machine']}, {s['cpus']} CPUs). `pare quantize` "
            "without evaluation, writing a .pare package; wall time and peak RSS from "
-           f"{s['timer']}. Threads: {s['threads_label']}.", "",
-           "| model | method | config | threads | wall s | pare's own s | peak RSS MB | package MB |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"{s['timer']}. Threads: {s['threads_label']}.", ""]
+    rows = []
     for r in s["rows"]:
         if "error" in r:
-            out.append(f"| {r['model']} | {r['method']} | {r['config']} | {r['threads']} | failed | – | – | – |")
+            rows.append([r["model"], r["method"], r["config"], r["threads"], "failed", "–", "–", "–"])
             continue
         mb = r["out_bytes"] / 1e6 if r.get("out_bytes") else None
-        out.append(f"| {r['model']} | {r['method']} | {r['config']} | {r['threads']} | {r['wall_s']:.2f} | "
-                   f"{fmt(r.get('pare_seconds'), '.2f')} | {r['peak_rss_bytes'] / 1e6:.0f} | {fmt(mb, '.2f')} |")
-    out.append("")
+        rows.append([r["model"], r["method"], r["config"], r["threads"], f"{r['wall_s']:.2f}",
+                     fmt(r.get("pare_seconds"), ".2f"), f"{r['peak_rss_bytes'] / 1e6:.0f}", fmt(mb, ".2f")])
+    out += table(["model", "method", "config", "threads", "wall s", "pare's own s", "peak RSS MB", "package MB"],
+                 rows) + [""]
     big = [r for r in s["rows"] if r["model"].startswith("random") and "error" not in r]
     base = next((r for r in big if r["method"] == "RTN"), None)
     if base:
@@ -1022,27 +965,12 @@ def speed_section(s, source):
 # Speed
 
 
-def timed(cmd):
-    """(wall s, peak RSS bytes) of one command: GNU time -v (bench/llm_quantize_rss.py) if present, else wait4."""
-    if os.path.exists("/usr/bin/time"):
-        wall, rss, _ = llm_quantize_rss.timed(cmd)
-        return wall, rss
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{out[-3000:].decode(errors='replace')}")
-    return time.monotonic() - t0, ru.ru_maxrss * 1024
-
-
 def run_speed(pare, args, work):
     rows = []
     tmp = tempfile.mkdtemp(prefix="pare-data-free-speed-")
 
     def one(model_name, model, c, threads):
-        why = pare.missing(dict(c, granularity="channel"))
+        why = pare.missing(c.with_granularity("channel"))
         row = {"model": model_name, "method": family(c), "config": label(c) + (
             f" {c['granularity']}" if c["granularity"] != "channel" else ""), "key": key(c),
             "threads": threads if threads is not None else "default"}
@@ -1053,11 +981,10 @@ def run_speed(pare, args, work):
             return
         out, js = os.path.join(tmp, "out.pare"), os.path.join(tmp, "out.json")
         rm(out, out + ".partial", js)
-        extra = ["--abits", "0"] if model.endswith(".onnx") else []
-        cmd = [pare.bin, "quantize", model] + flags(c) + extra + ["--out", out, "--json", js, "--quiet"] + \
+        cmd = [pare.bin, "quantize", model] + recipe_args(work, c, 0) + ["--out", out, "--json", js, "--quiet"] + \
             (["--threads", str(threads)] if threads is not None else [])
         try:
-            wall, rss = timed(cmd)
+            wall, rss = timing.wall_and_peak_rss(cmd)
         except SystemExit as e:
             row["error"] = str(e)[-2000:]
             print(f"{model_name:14s} {row['config']:44s} FAILED", flush=True)
@@ -1074,11 +1001,8 @@ def run_speed(pare, args, work):
         for m in args.models:
             for c in export_configs():
                 one(f"fmnist-{m}", os.path.join(ROOT, "examples/zoo", f"fmnist-{m}.onnx"), c, args.threads)
-        llm_methods = [cfg("rtn", 4, granularity="group:128"), cfg("powerquant", 4, granularity="group:128"),
-                       cfg("rex", 4, 2, 0.25, granularity="group:128"), cfg("ternary-rtn", 2, granularity="group:128"),
-                       cfg("tquant", 2, granularity="group:128"), cfg("mquant", 2, granularity="group:128")]
         if args.llm:
-            for c in llm_methods:
+            for c in speed_llm_configs():
                 one(LLM, os.path.join(ROOT, "examples/zoo", LLM), c, args.threads)
         if args.big:
             # The random TinyLlama-shaped model of bench/llm_quantize_rss.py, in its layout (DIR/model), so that
@@ -1088,30 +1012,13 @@ def run_speed(pare, args, work):
                 os.makedirs(args.llama_dir, exist_ok=True)
                 subprocess.run([pare.bin, "zoo", "llama", "--config", args.llama_config, "--random", "--out", model],
                                check=True)
-            for c in [cfg("rtn", 4, granularity="group:128"), cfg("rex", 4, 2, 0.25, granularity="group:128"),
-                      cfg("powerquant", 4, granularity="group:128"), cfg("tquant", 2, granularity="group:128")]:
+            for c in speed_big_configs():
                 one(f"random {args.llama_config}", model, c, 1)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "command": " ".join(["bench/data_free.py"] + sys.argv[1:]), "pare_commit": git_commit(),
-            "timer": "GNU time -v" if os.path.exists("/usr/bin/time") else "wait4 rusage",
+        rm(tmp)
+    return {**results_json.header("bench/data_free.py"), "timer": timing.timer_name(),
             "threads_label": (f"{args.threads}" if args.threads is not None else "pare's default (one per core)")
             + f" for the zoo and brown-llama, 1 for the random {args.llama_config}", "rows": rows}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def git_commit():
-    try:
-        h = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "src"],
-                               capture_output=True, text=True).stdout
-        return h.strip() + (" (src modified)" if dirty.strip() else "")
-    except OSError:
-        return "?"
 
 
 def main():
@@ -1138,6 +1045,8 @@ def main():
     ap.add_argument("--llama-config", default="tinyllama-1.1b", help="--speed: pare zoo llama preset of the "
                     "random model")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc and plots from the JSON files")
+    ap.add_argument("--check-configs", action="store_true", help="check that every grid's recipes say what the "
+                    "script's flags said before recipes, and follow pare's recipe rules (needs no pare)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench-data-free"),
                     help="folder for every run's JSON (the cache) and packages")
     ap.add_argument("--out", help="results JSON (default bench/results/data_free.json; --quick: in the work folder)")
@@ -1145,6 +1054,8 @@ def main():
     ap.add_argument("--doc-dir", help="folder for data_free.md and the SVGs (default docs/results; --quick: the "
                     "work folder)")
     args = ap.parse_args()
+    if args.check_configs:
+        return check_configs()
     args.models = [m for m in args.models.split(",") if m]
     PIPE_SPLITS[:] = [s for s in args.pipe_splits.split(",") if s]
     if args.eval_count is None:
@@ -1166,22 +1077,16 @@ def main():
         pare = Pare(args)
         if args.speed:
             speed = run_speed(pare, args, args.work)
-            with open(args.speed_out, "w") as f:
-                json.dump(speed, f, indent=2)
-                f.write("\n")
+            results_json.write_json(args.speed_out, speed)
         else:
-            results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                       "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                       "command": " ".join(["bench/data_free.py"] + sys.argv[1:]), "pare_commit": git_commit(),
-                       "eval": f"fmnist:test:{args.eval_count}", "abits": args.abits, "quick": args.quick,
+            results = {**results_json.header("bench/data_free.py"), "eval": f"fmnist:test:{args.eval_count}",
+                       "abits": args.abits, "quick": args.quick,
                        "pare_quantize_flags": sorted(pare.have), "zoo": {}, "exports": []}
             run_zoo(pare, args, args.work, results)
             if args.llm:
                 run_llm(pare, args, args.work, results)
             results["claims"] = claims(results)
-            with open(args.out, "w") as f:
-                json.dump(results, f, indent=2)
-                f.write("\n")
+            results_json.write_json(args.out, results)
     if results is None and os.path.exists(args.out):
         results = load(args.out)
         results["claims"] = claims(results)

@@ -3,16 +3,18 @@
 # the median of repeated runs; the lower round median counts (the machine is shared). Writes JSON with pare/ORT.
 # usage: /usr/bin/python3 bench/latency_vs_ort.py --build-dir build-ort [--models a,b] [--profile]
 import argparse
-import datetime
-import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchlib import files
+from benchlib import results as results_json
+from benchlib.paths import BENCH as HERE
+from benchlib.paths import ROOT
+from benchlib.procs import run_json
+from benchlib.results import cpu_name
+
 CONVNETS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
             "squeezenet1_1", "densenet121", "googlenet", "regnet_x_400mf", "mnasnet0_5"]
 OTHERS = ["vit_tiny", "bert_tiny_op17"]
@@ -20,33 +22,12 @@ OTHERS = ["vit_tiny", "bert_tiny_op17"]
 # libtorch allocates every intermediate anew), BatchNorm folding, channels-last convolutions.
 
 
-def run_json(cmd, env_extra=None):
-    env = dict(os.environ, **(env_extra or {}))
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stdout}{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def export_is_current(manifest):
     """True when `manifest` exists and was written by the current tests/ort/export_models.py."""
     if not os.path.exists(manifest):
         return False
-    with open(os.path.join(ROOT, "tests", "ort", "export_models.py"), "rb") as f:
-        sha = hashlib.sha256(f.read()).hexdigest()
-    with open(manifest) as f:
-        return json.load(f).get("script_sha256") == sha
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    sha = files.sha256(os.path.join(ROOT, "tests", "ort", "export_models.py"))
+    return results_json.read_json(manifest).get("script_sha256") == sha
 
 
 def write_json(args, load_start, results, profiles):
@@ -55,7 +36,7 @@ def write_json(args, load_start, results, profiles):
         "what": f"fp32 latency, pare exec::Executor vs ONNX Runtime (onnxruntime-node), {args.threads} intra-op threads "
                 "both sides; *_ms wall time, *_cpu_ms process CPU time (all threads) per run; ratio = pare/ORT",
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date_utc": results_json.utc_now("%Y-%m-%dT%H:%M:%SZ"),
         "cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
         "protocol": f"{args.rounds} alternating rounds per side, each 2 warm-up runs then the median of >= "
                     f"{args.repeat} runs (and >= {args.min_seconds} s); the lower round median is reported",
@@ -63,11 +44,7 @@ def write_json(args, load_start, results, profiles):
     }
     if profiles:
         out["pare_profile"] = profiles
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=1)
-    os.replace(tmp, args.out)
+    results_json.write_json(args.out, out, indent=1, final_newline=False)
 
 
 def main():

@@ -10,11 +10,9 @@
 #
 # Needs about 6 GB of disk (the model, its GGUF, two packages, the Q4_0 file) in a temporary folder.
 import argparse
-import datetime
 import filecmp
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -23,20 +21,12 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-
-def timed(cmd):
-    """Runs cmd under /usr/bin/time -v; returns (wall seconds, peak RSS bytes, output)."""
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
-    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, errors="replace")
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) * 1024
-    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", p.stderr)
-    wall = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    return wall, rss, p.stdout + p.stderr
+from benchlib import pare as pare_tool
+from benchlib import results
+from benchlib.files import rm
+from benchlib.paths import BENCH as HERE
+from benchlib.paths import ROOT
+from benchlib.timing import timed
 
 
 def main():
@@ -49,7 +39,7 @@ def main():
     ap.add_argument("--keep", help="work folder to use and keep (default: a temporary one, removed)")
     ap.add_argument("--out", default=os.path.join(HERE, "results/llm_quantize_rss.json"))
     a = ap.parse_args()
-    pare = os.path.join(a.build_dir, "pare")
+    pare = pare_tool.binary(a.build_dir)
     work = a.keep or tempfile.mkdtemp(prefix="pare-llm-rss-")
     os.makedirs(work, exist_ok=True)
     t = str(a.threads)
@@ -61,8 +51,7 @@ def main():
         config = json.load(f)
 
     def fresh(path):
-        for p in [path, path + ".partial"]:
-            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (os.path.exists(p) and os.remove(p))
+        rm(path, path + ".partial")
 
     whole = os.path.join(work, "w4g128.pare")
     fresh(whole)
@@ -124,18 +113,14 @@ def main():
                  "peak_rss_bytes": rss3, "in_bytes": os.path.getsize(gguf), "out_bytes": os.path.getsize(q40),
                  "file_bits_per_weight": 8.0 * os.path.getsize(q40) / params}
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": a.threads,
+        "date": results.utc_iso(), "machine": results.machine(), "cpus": os.cpu_count(), "threads": a.threads,
         "model": {"config": a.config, "params": params, "safetensors_bytes": model_bytes,
                   "hidden_size": config["hidden_size"], "layers": config["num_hidden_layers"]},
         "pare": pare_row, "pare_resume": resume_row, "llama_quantize": llama_row,
         "pare_peak_rss_over_model_bytes": rss / model_bytes,
         "llama_quantize_peak_rss_over_model_bytes": rss3 / model_bytes,
     }
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    results.write_json(a.out, result)
     print(json.dumps(result, indent=2))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -11,25 +11,17 @@
 #   /usr/bin/python3 bench/llm_vs_llamacpp.py --llama-bin /path/to/llama.cpp/build/bin \
 #       [--model examples/zoo/brown-llama] [--text brown:heldout] [--ctx 256] [--threads 2]
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-
-def run(cmd, **kw):
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
-    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", **kw)
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    return p.stdout + p.stderr
+from benchlib import pare as pare_tool
+from benchlib import results
+from benchlib.paths import BENCH as HERE
+from benchlib.paths import ROOT, rel
+from benchlib.procs import run_or_exit as run
 
 
 def grab(pattern, text, what):
@@ -49,7 +41,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results/llm_vs_llamacpp.json"))
     a = ap.parse_args()
-    pare = os.path.join(a.build_dir, "pare")
+    pare = pare_tool.binary(a.build_dir)
     perplexity = os.path.join(a.llama_bin, "llama-perplexity")
     work = tempfile.mkdtemp(prefix="pare-vs-llamacpp-")
     text = os.path.join(work, "text.txt")
@@ -98,9 +90,7 @@ def main():
                 row["kld_relative_difference" + mode] = abs(k["mean"] - row["llamacpp_kld"]) / row["llamacpp_kld"]
                 row["top1_difference_points" + mode] = abs(k["top1_same_percent"] - row["llamacpp_top1"])
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(),
-        "model": os.path.relpath(a.model, ROOT) if a.model.startswith(ROOT) else a.model,
+        "date": results.utc_iso(), "machine": results.machine(), "model": rel(a.model),
         "text": a.text, "ctx": a.ctx, "protocol": "llamacpp", "threads": a.threads,
         "llamacpp": os.path.abspath(a.llama_bin),
         "note": "llama-perplexity prints its mean KLD with 6 decimals (%10.6lf), so its KLD carries a rounding "
@@ -108,10 +98,7 @@ def main():
                 "activations as llama.cpp does (pare ppl --llamacpp-numerics)",
         "types": rows,
     }
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    results.write_json(a.out, result)
     print(json.dumps(rows, indent=2))
 
 

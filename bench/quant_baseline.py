@@ -11,16 +11,16 @@
 #
 #   /usr/bin/python3 bench/quant_baseline.py [--build-dir build] [--models resnet20,mobilenetv2,vit] [--threads 2]
 import argparse
-import datetime
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchlib import pare as pare_tool
+from benchlib import results as results_json
+from benchlib.markdown import table
+from benchlib.markdown import write as write_markdown
+from benchlib.paths import ROOT
 
 CONFIGS = [  # name, wbits, abits, granularity
     ("W8A8", 8, 8, "channel"),
@@ -45,10 +45,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/quant_baseline.json"))
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs/results/quant_baseline.md"))
     args = ap.parse_args()
-    pare = os.path.join(args.build_dir, "pare")
-    results = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor()
-               or platform.machine(), "calib": args.calib, "eval": "fmnist:test", "command":
-               " ".join(["bench/quant_baseline.py"] + sys.argv[1:]), "models": {}}
+    pare = pare_tool.binary(args.build_dir)
+    results = {"date": results_json.utc_now(), "machine": results_json.machine(), "calib": args.calib,
+               "eval": "fmnist:test", "command": results_json.command("bench/quant_baseline.py"), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for m in args.models.split(","):
             model = os.path.join(ROOT, "examples/zoo", f"fmnist-{m}.onnx")
@@ -60,8 +59,7 @@ def main():
                            "--granularity", gran, "--weight-scale", wscale, "--observer", observer, "--calib",
                            args.calib, "--eval", "fmnist:test", "--threads", str(args.threads), "--json", j, "--quiet"]
                     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-                    with open(j) as f:
-                        r = json.load(f)
+                    r = results_json.read_json(j)
                     row = {"config": name, "scales": scale_name, "wbits": wbits, "abits": abits, "granularity": gran,
                            "top1": r["accuracy"]["after"], "fp32_top1": r["accuracy"]["before"],
                            "bits_per_weight": r["bits_per_weight"], "model_bytes": r["model_bytes"],
@@ -71,10 +69,7 @@ def main():
                     print(f"{m:12s} {scale_name:6s} {name:10s} top-1 {row['top1']:6.2f} % (fp32 {row['fp32_top1']:.2f})"
                           f"  {row['bits_per_weight']:.3f} bits/weight", flush=True)
             results["models"][m] = rows
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    results_json.write_json(args.out, results)
     write_doc(results, args.doc, os.path.relpath(args.out, ROOT))
     return 0
 
@@ -89,15 +84,13 @@ def write_doc(results, path, source):
              "bits/weight counts codes and scales over the quantized layers.", ""]
     for m, rows in results["models"].items():
         fp32 = rows[0]["fp32_top1"]
-        lines += [f"## {m} (fp32 {fp32:.2f} %)", "", "| config | bits/weight | min-max | mse |", "|---|---|---|---|"]
         by = {(r["config"], r["scales"]): r for r in rows}
-        for name, *_ in CONFIGS:
-            a, b = by[(name, "minmax")], by[(name, "mse")]
-            lines.append(f"| {name} | {a['bits_per_weight']:.3f} | {a['top1']:.2f} | {b['top1']:.2f} |")
+        lines += [f"## {m} (fp32 {fp32:.2f} %)", ""]
+        lines += table(["config", "bits/weight", "min-max", "mse"],
+                       [[name, f"{by[(name, 'minmax')]['bits_per_weight']:.3f}", f"{by[(name, 'minmax')]['top1']:.2f}",
+                         f"{by[(name, 'mse')]['top1']:.2f}"] for name, *_ in CONFIGS])
         lines.append("")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    write_markdown(path, lines)
 
 
 if __name__ == "__main__":

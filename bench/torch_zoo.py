@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchlib import pare as pare_tool
+from benchlib.paths import ROOT
 
 # What `pare zoo NAME` reports as "parameters": every initializer, i.e. trainable parameters plus the BatchNorm
 # running mean/var (pare's ONNX graphs have no num_batches_tracked).
@@ -457,7 +457,7 @@ def main():
         for name in args.models.split(","):
             print(f"{name}: {count_like_pare(build(name))} parameters (pare's count)")
         return 0
-    pare = os.path.join(args.build_dir, "pare")
+    pare = pare_tool.binary(args.build_dir)
     all_ok = True
     for name in args.models.split(","):
         try:

@@ -30,8 +30,13 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchlib import pare as pare_tool
+from benchlib import results as results_json
+from benchlib.paths import BENCH as HERE
+from benchlib.paths import ROOT
+from benchlib.procs import last_json_line, tail
+from benchlib.results import cpu_name
+
 FMNIST = "/usr/share/datasets/fashion-mnist"
 STEPS_PER_EPOCH = 60000 // 128  # pare drops the last partial batch: 468
 
@@ -74,8 +79,6 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, HERE)
 import torch_zoo  # noqa: E402
-
-from latency_vs_ort import cpu_name  # noqa: E402  (one definition of the machine line both benchmarks record)
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -164,7 +167,7 @@ def torch_train_subprocess(name, commands):
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             return {"error": f"exit {res.returncode}: {tail(res.stderr or res.stdout)}"}
-        return json.loads(res.stdout.strip().splitlines()[-1])
+        return last_json_line(res.stdout)
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"}
 
@@ -194,11 +197,6 @@ def torch_eval(model_path, name, test_x, test_y, threads, batch):
 
 
 # ------------------------------------------------------------------------------------------------------------ pare
-def tail(text, n=800):
-    text = (text or "").strip()
-    return text[-n:]
-
-
 def pare_train(pare, model, max_steps, threads, channels_last, tmp, commands):
     out_json = os.path.join(tmp, f"train_{max_steps}.json")
     if os.path.exists(out_json):
@@ -273,7 +271,7 @@ def ort_eval(model, images_npy, labels_npy, threads, commands):
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             return {"error": f"exit {res.returncode}: {tail(res.stderr or res.stdout)}"}
-        j = json.loads(res.stdout.strip().splitlines()[-1])
+        j = last_json_line(res.stdout)
         return {k: j[k] for k in ("samples_per_second", "seconds", "top1", "samples")}
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"}
@@ -302,8 +300,7 @@ def versions(pare):
     except Exception:
         pass
     try:
-        v["pare_commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                          text=True).stdout.strip()
+        v["pare_commit"] = results_json.git_commit(mark_src_modified=False)
         v["pare_binary_mtime"] = datetime.datetime.utcfromtimestamp(os.path.getmtime(pare)).strftime("%Y-%m-%dT%H:%M:%SZ")
     except Exception:
         pass
@@ -311,11 +308,7 @@ def versions(pare):
 
 
 def write_json(path, doc):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, path)
+    results_json.write_json(path, doc, indent=1, final_newline=False)
 
 
 def main():
@@ -323,14 +316,14 @@ def main():
     if a.torch_worker:
         return torch_worker()
     build = a.build_dir if os.path.isabs(a.build_dir) else os.path.join(ROOT, a.build_dir)
-    pare = os.path.join(build, "pare")
+    pare = pare_tool.binary(build)
     names = [n for n in a.models.split(",") if n]
     commands = []
     doc = {
         "what": "training images/s: pare train vs PyTorch eager (bench/torch_zoo.py twins); evaluation samples/s: "
                 "pare eval vs ONNX Runtime (onnxruntime-node); ratio = pare / other, > 1 means pare is faster",
         "command": " ".join([sys.executable] + sys.argv),
-        "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date_utc": results_json.utc_now("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cpu": cpu_name(), "nproc": os.cpu_count(), "load_avg_before": os.getloadavg()},
         "versions": versions(pare),
         "settings": {"threads": a.threads, "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup,

@@ -11,10 +11,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const pare::io::Package p = pare::io::package_from_bytes(data, size, "fuzz.pare", /*verify_checksums=*/false);
-    for (const auto& l : p.layers)
-      if (!p.graph.is_initializer(l.plan.layer.weight) && l.weight.numel() > 0) {
-        // substitute_dequantized may have renamed a shared weight; the node must still read a value.
-        if (!p.graph.find_node(l.plan.layer.node)) __builtin_trap();
+    for (const auto& l : p.weights)
+      if (!p.graph.is_initializer(l.weight) && l.q.numel() > 0) {
+        // Loading may have given a shared weight's reader its own copy; the node must still read a value.
+        if (!p.graph.find_node(l.node)) __builtin_trap();
       }
   } catch (const pare::Error&) {
   }

@@ -376,6 +376,15 @@ CASES += [
      ["cannot be written as QDQ ONNX", "group scales", "--out model.pare"]),
     ("quantize unknown method", QUANT + ["--method", "magic", "--abits", "0"], 2,
      ["unknown quantization method 'magic'", "expected: rtn"]),
+    # Method flags come from the registry (issue 15): typed, checked against their method, listed.
+    ("quantize method flag not a number", QUANT + ["--abits", "0", "--method", "rex", "--order", "two"], 2,
+     ["--order takes an integer", "got:      two"]),
+    ("quantize option of another method", QUANT + ["--abits", "0", "--method", "powerquant", "--sparsity", "0.5"], 2,
+     ["'sparsity' is an option of --method rex"]),
+    ("quantize bare --json", QUANT + ["--abits", "0", "--json"], 2, ["--json needs a file name"]),
+    ("quantize without a model", ["quantize", "--wbits", "4"], 2, ["no model given"]),
+    ("quantize list methods", ["quantize", "--list-methods"], 0, ["rex", "--order", "data: none", "powerquant"]),
+    ("quantize list methods as JSON", ["quantize", "--list-methods", "--json"], 0, ['"methods"', '"data": "calibration"']),
     # Data-free methods (issue 7): their own options are checked before any work, and they take no data.
     ("quantize rex order 0", QUANT + ["--abits", "0", "--method", "rex", "--order", "0"], 2,
      ["expansion order K must be at least 1", "got:      0"]),

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "pare/quant/method_registry.h"
+
 namespace pare::cli {
 
 using Action = std::function<int()>;
@@ -13,7 +15,8 @@ Action add_run_command(CLI::App& app);
 Action add_zoo_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
-Action add_quantize_command(CLI::App& app);
+// `methods`: the registry whose methods and option flags the command offers.
+Action add_quantize_command(CLI::App& app, const quant::MethodRegistry& methods = quant::builtin_methods());
 Action add_text_command(CLI::App& app);
 Action add_ppl_command(CLI::App& app);
 Action add_export_command(CLI::App& app);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "pare/blocks/model_data.h"
 #include "pare/cli/command.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
@@ -38,7 +39,7 @@ Action add_eval_command(CLI::App& app) {
     ir::Graph g = io::load_model(*model);
     exec::Executor ex(g, exec::prepare_for_inference(g));
     // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
-    data::Dataset d = data::load_dataset(ds, {}, data::image_transform_for(g));
+    data::Dataset d = data::load_dataset(ds, {}, blocks::image_transform_for(g));
     train::EvalOptions options;
     options.batch_size = *batch;
     train::EvalResult r = train::evaluate(ex, d, options);

@@ -4,7 +4,7 @@
 
 #include "pare/cli/command.h"
 #include "pare/error.h"
-#include "pare/io/ggml_types.h"
+#include "pare/formats/ggml_types.h"
 #include "pare/llm/gguf_llama.h"
 #include "pare/llm/model_loader.h"
 #include "pare/llm/model_tokenizer.h"
@@ -33,16 +33,19 @@ Action add_export_command(CLI::App& app) {
     PARE_ASSERT(*format == "gguf", "export format checked by CLI11");
     llm::LlamaModel m = llm::load_llama(*model);
     const llm::Tokenizer tok = llm::model_tokenizer(*model, *tokenizer, m.config.vocab_size);
-    const io::GgmlType t = *io::ggml_type_from_name(*type);
+    const formats::GgmlType t = *formats::ggml_type_from_name(*type);
     std::string general_name = *name;
     if (general_name.empty()) {
       std::string p = *model;
       while (p.size() > 1 && p.back() == '/') p.pop_back();
       general_name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
     }
-    llm::export_llama_gguf(m, tok.vocab(), t, *out, general_name, {*model, *tokenizer});
-    fmt::print("wrote {} ({}, {} tensors as {}, tokenizer from {})\n", *out, general_name,
-               llm::llama_tensors(m.config).size(), *type, tok.source());
+    const llm::GgufExport r = llm::export_llama_gguf(m, tok.vocab(), t, *out, general_name, {*model, *tokenizer});
+    fmt::print("wrote {} ({}, {} tensors as {}, tokenizer from {})\n", *out, general_name, r.tensors, *type,
+               tok.source());
+    if (r.kept_codes > 0)
+      fmt::print("kept       the codes of {} quantized weights (no second rounding)\n", r.kept_codes);
+    for (const auto& why : r.rounded) fmt::print("rounded    {} (rounded again from its values)\n", why);
     return 0;
   };
 }

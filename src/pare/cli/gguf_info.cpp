@@ -61,7 +61,7 @@ Totals totals_of(const io::GgufFile& f) {
   for (const auto& info : f.tensors()) {
     t.weights += info.numel();
     t.bytes += info.size_bytes;
-    t.by_type[io::ggml_type_name(info.type_id)] += 1;
+    t.by_type[formats::ggml_type_name(info.type_id)] += 1;
   }
   return t;
 }
@@ -79,7 +79,7 @@ void print_json(const io::GgufFile& f) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& t : f.tensors())
     tensors.push_back({{"name", t.name},
-                       {"type", io::ggml_type_name(t.type_id)},
+                       {"type", formats::ggml_type_name(t.type_id)},
                        {"type_id", t.type_id},
                        {"ne", t.ne},
                        {"shape", t.shape()},
@@ -120,7 +120,7 @@ void print_text(const io::GgufFile& f) {
   for (const auto& t : f.tensors()) name_width = std::max(name_width, std::min<size_t>(t.name.size(), 48));
   if (!f.tensors().empty()) fmt::print("  {:<{}} {:<7} {:<22} {:>14}\n", "name", name_width, "type", "shape", "bytes");
   for (const auto& t : f.tensors())
-    fmt::print("  {:<{}} {:<7} {:<22} {:>14}\n", t.name, name_width, io::ggml_type_name(t.type_id),
+    fmt::print("  {:<{}} {:<7} {:<22} {:>14}\n", t.name, name_width, formats::ggml_type_name(t.type_id),
                shape_text(t.shape()), t.size_bytes);
   const Totals tot = totals_of(f);
   std::string by_type;

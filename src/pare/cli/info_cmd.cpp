@@ -54,14 +54,14 @@ Action add_info_command(CLI::App& app) {
       // What the package adds to the graph summary: its format, size and quantized weights.
       nlohmann::json q = nlohmann::json::array();
       double bits = 0, weights = 0;
-      for (const auto& l : pkg->layers) {
-        q.push_back({{"node", l.plan.layer.node},
-                     {"weight", l.plan.layer.weight},
-                     {"grid", l.weight.grid.str()},
-                     {"granularity", l.weight.granularity.str()},
-                     {"bits_per_weight", l.weight.bits_per_weight()}});
-        bits += l.weight.storage_bits();
-        weights += static_cast<double>(l.weight.numel());
+      for (const auto& l : pkg->weights) {
+        q.push_back({{"node", l.node},
+                     {"weight", l.weight},
+                     {"grid", l.q.main.grid.str()},
+                     {"granularity", l.q.main.granularity.str()},
+                     {"bits_per_weight", l.q.bits_per_weight()}});
+        bits += l.q.storage_bits();
+        weights += static_cast<double>(l.q.numel());
       }
       if (*json) {
         nlohmann::json j = report::model_summary_json(g, *model);
@@ -76,10 +76,10 @@ Action add_info_command(CLI::App& app) {
       }
       fmt::print("package    .pare version {} ({}), {} bytes\n", pkg->header.value("version", 0),
                  pkg->header.value("producer", "?"), pkg->file_bytes);
-      fmt::print("quantized  {} weights, {:.3f} bits/weight\n", pkg->layers.size(), weights > 0 ? bits / weights : 0);
-      for (const auto& l : pkg->layers)
-        fmt::print("  {:<28} {:<16} {:<10} {:.3f} bits/weight\n", l.plan.layer.node, l.weight.grid.str(),
-                   l.weight.granularity.str(), l.weight.bits_per_weight());
+      fmt::print("quantized  {} weights, {:.3f} bits/weight\n", pkg->weights.size(), weights > 0 ? bits / weights : 0);
+      for (const auto& l : pkg->weights)
+        fmt::print("  {:<28} {:<16} {:<10} {:.3f} bits/weight\n", l.node, l.q.main.grid.str(),
+                   l.q.main.granularity.str(), l.q.bits_per_weight());
     }
     // ONNX names are not checked for valid UTF-8; print U+FFFD for bad bytes rather than fail on them.
     if (*json)

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "pare/blocks/model_data.h"
 #include "pare/cli/command.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
@@ -27,25 +28,25 @@
 namespace pare::cli {
 
 namespace {
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) {
   if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C leaves at once
 }
-}  // namespace
 
-Action add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train a classifier (any ONNX graph with autograd ops)");
-  struct Args {
-    std::string model, out, data = "fmnist:train", val, json, checkpoint, augment = "none", optimizer = "sgd";
-    std::string schedule = "cosine", dtype = "f16";
-    int64_t epochs = 10, batch = 128, max_steps = 0, ctx = 256;
-    double lr = 0.1, min_lr = 0, momentum = 0.9, wd = 0, warmup = 0, smoothing = 0, clip = 0;
-    double beta1 = 0.9, beta2 = 0.999;
-    bool nesterov = false, resume = false, channels_last = false, quiet = false;
-    uint64_t seed = 0;
-    int threads = 0;
-  };
-  auto a = std::make_shared<Args>();
+struct TrainArgs {
+  std::string model, out, data = "fmnist:train", val, json, checkpoint, augment = "none", optimizer = "sgd";
+  std::string schedule = "cosine", dtype = "f16";
+  int64_t epochs = 10, batch = 128, max_steps = 0, ctx = 256;
+  double lr = 0.1, min_lr = 0, momentum = 0.9, wd = 0, warmup = 0, smoothing = 0, clip = 0;
+  double beta1 = 0.9, beta2 = 0.999;
+  bool nesterov = false, resume = false, channels_last = false, quiet = false;
+  uint64_t seed = 0;
+  int threads = 0;
+};
+
+// Returns the --data option: a Llama has no default text, so it must have been given.
+const CLI::Option* add_train_flags(CLI::App* cmd, TrainArgs* a) {
   cmd->add_option("model", a->model,
                   "ONNX model, or Hugging Face Llama folder, to train (untouched; the result goes to --out)")
       ->required();
@@ -83,143 +84,202 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "compute threads (0: one per core)");
   cmd->add_option("--json", a->json, "write the training history and throughput as JSON");
   cmd->add_flag("--quiet", a->quiet, "no progress output");
-  return [a, data_opt]() {
-    exec::set_threads(a->threads);
-    const bool is_llm = std::filesystem::is_directory(a->model);
-    // All checks on the input come first; training starts only when everything fits.
-    io::refuse_overwrite(a->out, {a->model});
-    if (!a->json.empty()) io::refuse_overwrite(a->json, {a->model, a->out});
-    train::TrainOptions o;
-    o.augment = train::AugmentOptions::parse(a->augment);
-    ir::Graph g;
-    data::Dataset train_set;
-    std::optional<data::Dataset> val_set;
-    std::optional<llm::LlamaModel> lm;
-    std::string tokenizer_file;
-    if (is_llm) {
-      if (data_opt->count() == 0)
-        throw Error("training a Llama needs a text").hint("give --data brown:train (or text:FILE)");
-      lm = llm::load_llama(a->model);
-      const llm::Tokenizer tok = llm::model_tokenizer(a->model, "", lm->config.vocab_size);
-      tokenizer_file = tok.source();
-      if (a->ctx > lm->config.max_position_embeddings)
-        throw Error("--ctx exceeds the model's max_position_embeddings")
-            .file(a->model)
-            .got(fmt::format("{} > {}", a->ctx, lm->config.max_position_embeddings));
-      const auto windows = [&](const std::string& spec) {
-        llm::TokenStream ts = llm::load_token_stream(llm::text_argument(spec), tok);
-        return llm::lm_windows(ts.ids, a->ctx, lm->config.vocab_size, spec);
-      };
-      train_set = windows(a->data);
-      if (!a->val.empty()) val_set = windows(a->val);
-      g = llm::llama_graph(lm->config, lm->weights);
-    } else {
-      const data::DatasetSpec train_spec = data::DatasetSpec::parse(a->data);
-      std::optional<data::DatasetSpec> val_spec;
-      if (!a->val.empty()) val_spec = data::DatasetSpec::parse(a->val);
-      g = io::load_onnx(a->model);
-      // Image folders are decoded to the model's input size and channels.
-      const data::ImageTransform transform = data::image_transform_for(g);
-      train_set = data::load_dataset(train_spec, {}, transform);
-      if (val_spec) val_set = data::load_dataset(*val_spec, {}, transform);
-    }
-    const std::string data_text = a->data, val_text = a->val;  // the specs as the user wrote them
-    o.epochs = a->epochs;
-    o.batch_size = a->batch;
-    o.optimizer.kind = a->optimizer;
-    o.optimizer.momentum = a->optimizer == "sgd" ? a->momentum : 0.0;
-    o.optimizer.nesterov = a->nesterov;
-    o.optimizer.weight_decay = a->wd;
-    o.optimizer.beta1 = a->beta1;
-    o.optimizer.beta2 = a->beta2;
-    o.lr = a->lr;
-    o.min_lr = a->min_lr;
-    o.schedule = a->schedule;
-    o.warmup_epochs = a->warmup;
-    o.label_smoothing = a->smoothing;
-    o.clip_grad_norm = a->clip;
-    o.seed = a->seed;
-    o.max_steps = a->max_steps;
-    o.channels_last = a->channels_last;
-    o.checkpoint = a->checkpoint.empty() ? a->out + ".ckpt" : a->checkpoint;
-    io::refuse_overwrite(o.checkpoint, {a->model, a->out});
-    o.resume = a->resume;
-    o.quiet = a->quiet;
-    o.should_stop = [] { return g_stop.load(); };
-    o.on_ready = [&](int64_t steps) {
-      fmt::print(stderr, "train {} on {}: {} samples, {} epochs of {} steps, {} threads\n", a->model, data_text,
-                 train_set.size(), o.epochs, steps, at::get_num_threads());
-      if (!a->resume && std::filesystem::exists(o.checkpoint))
-        fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
-    };
+  return data_opt;
+}
 
-    auto previous = std::signal(SIGINT, on_sigint);
-    train::TrainResult r;
-    const auto wall_start = std::chrono::steady_clock::now();
-    try {
-      r = train::fit(g, train_set, val_set ? &*val_set : nullptr, o);
-    } catch (...) {
-      std::signal(SIGINT, previous);
-      throw;
-    }
-    std::signal(SIGINT, previous);
+// What training runs on: the graph and its data sets; for a Llama also the model and its tokenizer file.
+struct TrainInputs {
+  ir::Graph g;
+  data::Dataset train_set;
+  std::optional<data::Dataset> val_set;
+  std::optional<llm::LlamaModel> lm;
+  std::string tokenizer_file;
+};
 
-    nlohmann::json j = r.to_json();
-    // Everything the run took: training steps, validation, checkpoints (train.seconds counts steps only).
-    j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    j["model"] = a->model;
-    j["data"] = data_text;
-    if (val_set) j["val"] = val_text;
-    j["options"] = {{"epochs", o.epochs},
-                    {"batch_size", o.batch_size},
-                    {"optimizer", o.optimizer.kind},
-                    {"lr", o.lr},
-                    {"min_lr", o.min_lr},
-                    {"schedule", o.schedule},
-                    {"warmup_epochs", o.warmup_epochs},
-                    {"momentum", o.optimizer.momentum},
-                    {"nesterov", o.optimizer.nesterov},
-                    {"weight_decay", o.optimizer.weight_decay},
-                    {"label_smoothing", o.label_smoothing},
-                    {"clip_grad_norm", o.clip_grad_norm},
-                    {"augment", o.augment.to_string()},
-                    {"seed", o.seed},
-                    {"ctx", is_llm ? nlohmann::json(a->ctx) : nlohmann::json(nullptr)},
-                    {"threads", at::get_num_threads()}};
-    if (!a->json.empty()) io::write_atomic(a->json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a->model});
-    if (r.interrupted) return 130;  // the checkpoint holds the progress; no half-trained --out
-
-    // The trained model: same graph, same names, with a record of how it was trained.
-    nlohmann::json record = j["options"];
-    record["data"] = data_text;
-    if (!r.history.empty() && r.history.back().val_top1 >= 0) {
-      record["val"] = val_text;
-      record["val_top1"] = r.history.back().val_top1;
-      record["val_loss"] = r.history.back().val_loss;
-    }
-    if (is_llm) {
-      const at::ScalarType st = a->dtype == "f16" ? at::kHalf : a->dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-      llm::save_llama_folder(a->out, lm->config, llm::llama_weights(g, lm->config), st);
-      const std::string tok_out = (std::filesystem::path(a->out) / "tokenizer.model").string();
-      if (!std::filesystem::equivalent(std::filesystem::path(tokenizer_file).parent_path(), a->out))
-        std::filesystem::copy_file(tokenizer_file, tok_out, std::filesystem::copy_options::overwrite_existing);
-      io::write_atomic((std::filesystem::path(a->out) / "pare_train.json").string(),
-                       [&](std::ostream& out) { out << record.dump(2) << "\n"; });
-      fmt::print("wrote {}", a->out);
-      if (!r.history.empty() && r.history.back().val_top1 >= 0)
-        fmt::print(" (val loss {:.4f}, perplexity {:.2f} on {})", r.history.back().val_loss,
-                   std::exp(r.history.back().val_loss), val_text);
-      fmt::print("\n");
-      return 0;
-    }
-    g.metadata["pare.train"] = record.dump();
-    io::save_onnx(g, a->out, {}, {a->model});
-    fmt::print("wrote {}", a->out);
-    if (!r.history.empty() && r.history.back().val_top1 >= 0)
-      fmt::print(" (val top-1 {:.2f} % on {})", r.history.back().val_top1, val_text);
-    fmt::print("\n");
-    return 0;
+// A Llama folder, trained on next-token windows of a text.
+TrainInputs load_llama_inputs(const TrainArgs& a, bool data_given) {
+  if (!data_given) throw Error("training a Llama needs a text").hint("give --data brown:train (or text:FILE)");
+  TrainInputs in;
+  in.lm = llm::load_llama(a.model);
+  const llm::Tokenizer tok = llm::model_tokenizer(a.model, "", in.lm->config.vocab_size);
+  in.tokenizer_file = tok.source();
+  if (a.ctx > in.lm->config.max_position_embeddings)
+    throw Error("--ctx exceeds the model's max_position_embeddings")
+        .file(a.model)
+        .got(fmt::format("{} > {}", a.ctx, in.lm->config.max_position_embeddings));
+  const auto windows = [&](const std::string& spec) {
+    llm::TokenStream ts = llm::load_token_stream(llm::text_argument(spec), tok);
+    return llm::lm_windows(ts.ids, a.ctx, in.lm->config.vocab_size, spec);
   };
+  in.train_set = windows(a.data);
+  if (!a.val.empty()) in.val_set = windows(a.val);
+  in.g = llm::llama_graph(in.lm->config, in.lm->weights);
+  return in;
+}
+
+TrainInputs load_onnx_inputs(const TrainArgs& a) {
+  const data::DatasetSpec train_spec = data::DatasetSpec::parse(a.data);
+  std::optional<data::DatasetSpec> val_spec;
+  if (!a.val.empty()) val_spec = data::DatasetSpec::parse(a.val);
+  TrainInputs in;
+  in.g = io::load_onnx(a.model);
+  // Image folders are decoded to the model's input size and channels.
+  const data::ImageTransform transform = blocks::image_transform_for(in.g);
+  in.train_set = data::load_dataset(train_spec, {}, transform);
+  if (val_spec) in.val_set = data::load_dataset(*val_spec, {}, transform);
+  return in;
+}
+
+// The flags as options (all but augment, should_stop and on_ready).
+void set_train_options(const TrainArgs& a, train::TrainOptions& o) {
+  o.epochs = a.epochs;
+  o.batch_size = a.batch;
+  o.optimizer.kind = a.optimizer;
+  o.optimizer.momentum = a.optimizer == "sgd" ? a.momentum : 0.0;
+  o.optimizer.nesterov = a.nesterov;
+  o.optimizer.weight_decay = a.wd;
+  o.optimizer.beta1 = a.beta1;
+  o.optimizer.beta2 = a.beta2;
+  o.lr = a.lr;
+  o.min_lr = a.min_lr;
+  o.schedule = a.schedule;
+  o.warmup_epochs = a.warmup;
+  o.label_smoothing = a.smoothing;
+  o.clip_grad_norm = a.clip;
+  o.seed = a.seed;
+  o.max_steps = a.max_steps;
+  o.channels_last = a.channels_last;
+  o.checkpoint = a.checkpoint.empty() ? a.out + ".ckpt" : a.checkpoint;
+  o.resume = a.resume;
+  o.quiet = a.quiet;
+}
+
+// Runs train::fit with Ctrl-C asking it to checkpoint and stop; the previous handler is back afterwards.
+// `wall_start`: when the run started.
+train::TrainResult fit_interruptible(TrainInputs& in, const train::TrainOptions& o,
+                                     std::chrono::steady_clock::time_point& wall_start) {
+  auto previous = std::signal(SIGINT, on_sigint);
+  train::TrainResult r;
+  wall_start = std::chrono::steady_clock::now();
+  try {
+    r = train::fit(in.g, in.train_set, in.val_set ? &*in.val_set : nullptr, o);
+  } catch (...) {
+    std::signal(SIGINT, previous);
+    throw;
+  }
+  std::signal(SIGINT, previous);
+  return r;
+}
+
+// The --json document: the run's history and throughput, what it trained on and with which options.
+nlohmann::json run_json(const TrainArgs& a, const train::TrainOptions& o, const train::TrainResult& r, bool has_val,
+                        bool is_llm, std::chrono::steady_clock::time_point wall_start) {
+  nlohmann::json j = r.to_json();
+  // Everything the run took: training steps, validation, checkpoints (train.seconds counts steps only).
+  j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  j["model"] = a.model;
+  j["data"] = a.data;
+  if (has_val) j["val"] = a.val;
+  j["options"] = {{"epochs", o.epochs},
+                  {"batch_size", o.batch_size},
+                  {"optimizer", o.optimizer.kind},
+                  {"lr", o.lr},
+                  {"min_lr", o.min_lr},
+                  {"schedule", o.schedule},
+                  {"warmup_epochs", o.warmup_epochs},
+                  {"momentum", o.optimizer.momentum},
+                  {"nesterov", o.optimizer.nesterov},
+                  {"weight_decay", o.optimizer.weight_decay},
+                  {"label_smoothing", o.label_smoothing},
+                  {"clip_grad_norm", o.clip_grad_norm},
+                  {"augment", o.augment.to_string()},
+                  {"seed", o.seed},
+                  {"ctx", is_llm ? nlohmann::json(a.ctx) : nlohmann::json(nullptr)},
+                  {"threads", at::get_num_threads()}};
+  return j;
+}
+
+bool has_val_result(const train::TrainResult& r) { return !r.history.empty() && r.history.back().val_top1 >= 0; }
+
+// How the model was trained, stored with it: the options, the data and the last validation.
+nlohmann::json train_record(const TrainArgs& a, const nlohmann::json& j, const train::TrainResult& r) {
+  nlohmann::json record = j.at("options");
+  record["data"] = a.data;
+  if (has_val_result(r)) {
+    record["val"] = a.val;
+    record["val_top1"] = r.history.back().val_top1;
+    record["val_loss"] = r.history.back().val_loss;
+  }
+  return record;
+}
+
+// A Llama folder: config.json, model.safetensors, tokenizer.model and the record as pare_train.json.
+void write_llama(const TrainArgs& a, const TrainInputs& in, const nlohmann::json& record, const train::TrainResult& r) {
+  const at::ScalarType st = a.dtype == "f16" ? at::kHalf : a.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  llm::save_llama_folder(a.out, in.lm->config, llm::llama_weights(in.g, in.lm->config), st);
+  const std::string tok_out = (std::filesystem::path(a.out) / "tokenizer.model").string();
+  if (!std::filesystem::equivalent(std::filesystem::path(in.tokenizer_file).parent_path(), a.out))
+    std::filesystem::copy_file(in.tokenizer_file, tok_out, std::filesystem::copy_options::overwrite_existing);
+  io::write_atomic((std::filesystem::path(a.out) / "pare_train.json").string(),
+                   [&](std::ostream& out) { out << record.dump(2) << "\n"; });
+  fmt::print("wrote {}", a.out);
+  if (has_val_result(r))
+    fmt::print(" (val loss {:.4f}, perplexity {:.2f} on {})", r.history.back().val_loss,
+               std::exp(r.history.back().val_loss), a.val);
+  fmt::print("\n");
+}
+
+// The ONNX model: same graph, same names, with the record in its metadata.
+void write_onnx(const TrainArgs& a, ir::Graph& g, const nlohmann::json& record, const train::TrainResult& r) {
+  g.metadata["pare.train"] = record.dump();
+  io::save_onnx(g, a.out, {}, {a.model});
+  fmt::print("wrote {}", a.out);
+  if (has_val_result(r)) fmt::print(" (val top-1 {:.2f} % on {})", r.history.back().val_top1, a.val);
+  fmt::print("\n");
+}
+
+// Returns the exit code: 0, or 130 when interrupted (no --out then).
+int run_train(const TrainArgs& a, bool data_given) {
+  exec::set_threads(a.threads);
+  const bool is_llm = std::filesystem::is_directory(a.model);
+  // All checks on the input come first; training starts only when everything fits.
+  io::refuse_overwrite(a.out, {a.model});
+  if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
+  train::TrainOptions o;
+  o.augment = train::AugmentOptions::parse(a.augment);
+  TrainInputs in = is_llm ? load_llama_inputs(a, data_given) : load_onnx_inputs(a);
+  set_train_options(a, o);
+  io::refuse_overwrite(o.checkpoint, {a.model, a.out});
+  o.should_stop = [] { return g_stop.load(); };
+  o.on_ready = [&](int64_t steps) {
+    fmt::print(stderr, "train {} on {}: {} samples, {} epochs of {} steps, {} threads\n", a.model, a.data,
+               in.train_set.size(), o.epochs, steps, at::get_num_threads());
+    if (!a.resume && std::filesystem::exists(o.checkpoint))
+      fmt::print(stderr, "note: {} exists and will be replaced (use --resume to continue from it)\n", o.checkpoint);
+  };
+
+  std::chrono::steady_clock::time_point wall_start;
+  const train::TrainResult r = fit_interruptible(in, o, wall_start);
+  const nlohmann::json j = run_json(a, o, r, in.val_set.has_value(), is_llm, wall_start);
+  if (!a.json.empty()) io::write_atomic(a.json, [&](std::ostream& out) { out << j.dump(2) << "\n"; }, {a.model});
+  if (r.interrupted) return 130;  // the checkpoint holds the progress; no half-trained --out
+
+  // The trained model: same graph, same names, with a record of how it was trained.
+  const nlohmann::json record = train_record(a, j, r);
+  if (is_llm)
+    write_llama(a, in, record, r);
+  else
+    write_onnx(a, in.g, record, r);
+  return 0;
+}
+
+}  // namespace
+
+Action add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a classifier (any ONNX graph with autograd ops)");
+  auto a = std::make_shared<TrainArgs>();
+  const CLI::Option* data_opt = add_train_flags(cmd, a.get());
+  return [a, data_opt]() { return run_train(*a, data_opt->count() > 0); };
 }
 
 }  // namespace pare::cli

@@ -8,8 +8,7 @@
 #include "pare/error.h"
 #include "pare/io/npy.h"
 #include "pare/io/npz.h"
-#include "pare/ir/dtype.h"
-#include "pare/ir/graph.h"
+#include "pare/tensor_text.h"
 
 namespace pare::data {
 namespace fs = std::filesystem;
@@ -57,17 +56,6 @@ DatasetSpec DatasetSpec::parse(const std::string& text) {
   return s;
 }
 
-ImageTransform image_transform_for(const ir::Graph& g) {
-  ImageTransform t;
-  if (!g.inputs.empty() && g.inputs[0].shape && g.inputs[0].shape->size() == 4) {
-    const auto& dims = *g.inputs[0].shape;
-    if (dims[1].known() && (dims[1].value == 1 || dims[1].value == 3)) t.channels = dims[1].value;
-    if (dims[2].known()) t.height = dims[2].value;
-    if (dims[3].known()) t.width = dims[3].value;
-  }
-  return t;
-}
-
 Dataset random_subset(const Dataset& d, int64_t count, uint64_t seed) {
   if (count >= d.size()) return d;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -87,7 +75,7 @@ static Dataset load_fmnist(const std::string& split, const DataPaths& paths) {
     throw Error("Fashion-MNIST images and labels do not match")
         .file(prefix + "-images-idx3-ubyte.gz")
         .expected("[N, 28, 28] images and [N] labels")
-        .got(ir::shape_string(images.sizes()) + " and " + ir::shape_string(labels.sizes()));
+        .got(shape_string(images.sizes()) + " and " + shape_string(labels.sizes()));
   Dataset d;
   d.name = "fmnist:" + split;
   d.inputs = images.unsqueeze(1).to(at::kFloat).div_(255.0);  // [N, 1, 28, 28] in [0, 1]
@@ -104,7 +92,7 @@ static at::Tensor checked_labels(at::Tensor labels, const at::Tensor& inputs, co
     throw Error(what + " does not match the inputs")
         .file(where)
         .expected("integer labels of shape [" + std::to_string(inputs.size(0)) + "]")
-        .got(ir::dtype_name(ir::from_scalar_type(labels.scalar_type())) + ir::shape_string(labels.sizes()))
+        .got(scalar_type_name(labels.scalar_type()) + shape_string(labels.sizes()))
         .hint("one integer class index per sample, e.g. labels.astype('int64')");
   labels = labels.to(at::kLong);
   if (labels.numel() && labels.min().item<int64_t>() < 0)

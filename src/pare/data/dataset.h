@@ -14,10 +14,6 @@
 #include <string>
 #include <vector>
 
-namespace pare::ir {
-struct Graph;
-}
-
 namespace pare::data {
 
 struct Dataset {
@@ -60,8 +56,6 @@ struct ImageTransform {
 };
 
 Dataset load_dataset(const DatasetSpec& spec, const DataPaths& paths = {}, const ImageTransform& transform = {});
-// What image folders decode to for a model whose first input is [N, C, H, W]: C (when 1 or 3), H and W.
-ImageTransform image_transform_for(const ir::Graph& graph);
 // `count` samples drawn without replacement with a generator seeded by `seed` (same seed, same subset).
 Dataset random_subset(const Dataset& d, int64_t count, uint64_t seed);
 

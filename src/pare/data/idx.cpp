@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "pare/error.h"
-#include "pare/ir/graph.h"
+#include "pare/tensor_text.h"
 
 namespace pare::data {
 namespace {
@@ -99,7 +99,7 @@ at::Tensor idx_from_bytes(const std::string& raw, const std::string& context) {
   if (bytes.size() - offset != size_t(numel) * elem)
     throw Error("IDX data size does not match its header")
         .file(context)
-        .expected(std::to_string(numel * elem) + " bytes for " + ir::shape_string(shape))
+        .expected(std::to_string(numel * elem) + " bytes for " + shape_string(shape))
         .got(std::to_string(bytes.size() - offset) + " bytes");
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
   auto* dst = static_cast<uint8_t*>(t.data_ptr());

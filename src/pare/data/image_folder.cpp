@@ -13,7 +13,7 @@
 
 #include "pare/data/image_decode.h"
 #include "pare/error.h"
-#include "pare/ir/graph.h"
+#include "pare/tensor_text.h"
 
 namespace pare::data {
 namespace fs = std::filesystem;

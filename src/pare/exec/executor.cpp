@@ -167,17 +167,8 @@ std::vector<bool> Executor::needed_nodes(const std::vector<int>& fed, const std:
   return need;
 }
 
-TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& fetch_names) {
-  std::optional<c10::InferenceMode> inference;
-  std::optional<at::AutoGradMode> grad_mode;
-  if (options_.training || options_.grad)
-    grad_mode.emplace(true);
-  else
-    inference.emplace();
-
-  std::vector<at::Tensor> values(slot_names_.size());
-  for (const auto& kv : graph_.initializers) values[slots_.at(kv.first)] = kv.second;
-
+// Puts `feeds` into `values`, checking graph inputs against their declaration; returns the slots fed.
+std::vector<int> Executor::feed_values(const TensorMap& feeds, std::vector<at::Tensor>& values) const {
   std::vector<int> fed;
   for (const auto& kv : feeds) {
     int s = slot_of(kv.first);
@@ -186,104 +177,110 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
     values[s] = kv.second;
     fed.push_back(s);
   }
-  std::vector<std::string> fetches = fetch_names;
-  if (fetches.empty())
-    for (const auto& o : graph_.outputs) fetches.push_back(o.name);
-  std::vector<int> fetch_slots;
-  for (const auto& f : fetches) fetch_slots.push_back(slot_of(f));
+  return fed;
+}
 
-  // Which nodes run, and how many of them read each slot (so dead intermediates can be freed), depend only
-  // on what is fed and fetched: computed once and reused while repeated runs ask the same.
-  if (plan_.need.empty() || plan_.fed != fed || plan_.fetch != fetch_slots) {
-    plan_.fed = fed;
-    plan_.fetch = fetch_slots;
-    plan_.need = needed_nodes(fed, fetch_slots);
-    plan_.readers.assign(slot_names_.size(), 0);
-    for (size_t i = 0; i < nodes_.size(); ++i)
-      if (plan_.need[i])
-        for (int s : nodes_[i].in_slots)
-          if (s >= 0) ++plan_.readers[s];
+// Which nodes run, and how many of them read each slot (so dead intermediates can be freed), depend only
+// on what is fed and fetched: computed once and reused while repeated runs ask the same.
+void Executor::update_plan(const std::vector<int>& fed, const std::vector<int>& fetch) {
+  if (!plan_.need.empty() && plan_.fed == fed && plan_.fetch == fetch) return;
+  plan_.fed = fed;
+  plan_.fetch = fetch;
+  plan_.need = needed_nodes(fed, fetch);
+  plan_.readers.assign(slot_names_.size(), 0);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (plan_.need[i])
+      for (int s : nodes_[i].in_slots)
+        if (s >= 0) ++plan_.readers[s];
+}
+
+void Executor::call_hooks(int slot, const at::Tensor& value) const {
+  if (hooks_.empty()) return;
+  const std::string& name = slot_names_[slot];
+  for (const char* key : {"*", ""}) {
+    auto it = hooks_.find(*key ? std::string(key) : name);
+    if (it != hooks_.end())
+      for (const auto& h : it->second) h(name, value);
   }
-  const std::vector<bool>& need = plan_.need;
-  std::vector<int> readers = plan_.readers;  // counted down below
-  std::vector<bool> keep(slot_names_.size(), false);
-  for (int s : fetch_slots) keep[s] = true;
+}
 
-  auto call_hooks = [&](int slot) {
-    if (hooks_.empty()) return;
-    const std::string& name = slot_names_[slot];
-    for (const char* key : {"*", ""}) {
-      auto it = hooks_.find(*key ? std::string(key) : name);
-      if (it != hooks_.end())
-        for (const auto& h : it->second) h(name, values[slot]);
+void Executor::gather_inputs(const CompiledNode& c, const std::vector<at::Tensor>& values,
+                             std::vector<at::Tensor>& in) const {
+  in.clear();
+  for (size_t k = 0; k < c.in_slots.size(); ++k) {
+    int s = c.in_slots[k];
+    if (s < 0) {
+      in.emplace_back();
+      continue;
     }
-  };
-  for (int s : fed) call_hooks(s);
-
-  ops::Tensors in;
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (!need[i]) continue;
-    const CompiledNode& c = nodes_[i];
-    in.clear();
-    for (size_t k = 0; k < c.in_slots.size(); ++k) {
-      int s = c.in_slots[k];
-      if (s < 0) {
-        in.emplace_back();
-        continue;
-      }
-      if (!values[s].defined())
-        throw Error("value '" + slot_names_[s] + "' is needed but was not given")
-            .node(c.node->name)
-            .tensor(slot_names_[s])
-            .hint(graph_.is_input(slot_names_[s]) ? "pass every graph input"
-                                                  : "feed it, or feed the values it is computed from");
-      in.push_back(values[s]);
-    }
-    if (!overrides_.empty()) {
-      auto it = overrides_.find(c.node->name);
-      if (it != overrides_.end())
-        for (const auto& [k, fn] : it->second) {
-          at::Tensor w = fn(in[k]);
-          if (!w.defined() || w.sizes() != in[k].sizes())
-            throw Error("weight override returned a tensor of the wrong shape")
-                .node(c.node->name)
-                .expected(ir::shape_string(in[k].sizes()))
-                .got(w.defined() ? ir::shape_string(w.sizes()) : "undefined");
-          in[k] = w;
-        }
-    }
-    ops::Tensors out;
-    ops::OpContext ctx(*c.node, c.opset, options_.training, options_.channels_last);
-    try {
-      out = c.entry->fn(ctx, in);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      std::string msg = e.what();
-      msg = msg.substr(0, msg.find('\n'));
-      std::string shapes;
-      for (const auto& t : in)
-        shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? ir::shape_string(t.sizes()) : "-");
-      throw Error(c.node->op_type + " failed: " + msg)
+    if (!values[s].defined())
+      throw Error("value '" + slot_names_[s] + "' is needed but was not given")
           .node(c.node->name)
-          .got("input shapes " + shapes)
-          .hint("check the input shapes against what the model expects (`pare info MODEL`)");
-    }
-    for (size_t k = 0; k < c.out_slots.size(); ++k) {
-      int s = c.out_slots[k];
-      if (s < 0) continue;
-      if (k >= out.size() || !out[k].defined()) {
-        if (readers[s] > 0 || keep[s])
-          throw Error("optional output " + std::to_string(k) + " is used but not computed by pare").node(c.node->name);
-        continue;
-      }
-      values[s] = std::move(out[k]);
-      call_hooks(s);
-    }
-    for (int s : c.in_slots)
-      if (s >= 0 && --readers[s] == 0 && !keep[s] && producer_[s] >= 0) values[s] = at::Tensor();
+          .tensor(slot_names_[s])
+          .hint(graph_.is_input(slot_names_[s]) ? "pass every graph input"
+                                                : "feed it, or feed the values it is computed from");
+    in.push_back(values[s]);
   }
+}
 
+void Executor::apply_overrides(const CompiledNode& c, std::vector<at::Tensor>& in) const {
+  auto it = overrides_.find(c.node->name);
+  if (it == overrides_.end()) return;
+  for (const auto& [k, fn] : it->second) {
+    at::Tensor w = fn(in[k]);
+    if (!w.defined() || w.sizes() != in[k].sizes())
+      throw Error("weight override returned a tensor of the wrong shape")
+          .node(c.node->name)
+          .expected(ir::shape_string(in[k].sizes()))
+          .got(w.defined() ? ir::shape_string(w.sizes()) : "undefined");
+    in[k] = w;
+  }
+}
+
+std::vector<at::Tensor> Executor::call_op(const CompiledNode& c, const std::vector<at::Tensor>& in) const {
+  ops::OpContext ctx(*c.node, c.opset, options_.training, options_.channels_last);
+  try {
+    return c.entry->fn(ctx, in);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::string shapes;
+    for (const auto& t : in) shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? ir::shape_string(t.sizes()) : "-");
+    throw Error(c.node->op_type + " failed: " + msg)
+        .node(c.node->name)
+        .got("input shapes " + shapes)
+        .hint("check the input shapes against what the model expects (`pare info MODEL`)");
+  }
+}
+
+void Executor::store_outputs(const CompiledNode& c, std::vector<at::Tensor>& out, RunState& st) const {
+  for (size_t k = 0; k < c.out_slots.size(); ++k) {
+    int s = c.out_slots[k];
+    if (s < 0) continue;
+    if (k >= out.size() || !out[k].defined()) {
+      if (st.readers[s] > 0 || st.keep[s])
+        throw Error("optional output " + std::to_string(k) + " is used but not computed by pare").node(c.node->name);
+      continue;
+    }
+    st.values[s] = std::move(out[k]);
+    call_hooks(s, st.values[s]);
+  }
+}
+
+void Executor::run_node(const CompiledNode& c, RunState& st, std::vector<at::Tensor>& in) const {
+  gather_inputs(c, st.values, in);
+  if (!overrides_.empty()) apply_overrides(c, in);
+  std::vector<at::Tensor> out = call_op(c, in);
+  store_outputs(c, out, st);
+  // Frees each intermediate after its last reader (fetched values, graph inputs and initializers stay).
+  for (int s : c.in_slots)
+    if (s >= 0 && --st.readers[s] == 0 && !st.keep[s] && producer_[s] >= 0) st.values[s] = at::Tensor();
+}
+
+TensorMap Executor::collect_fetches(const std::vector<std::string>& fetches, const std::vector<int>& fetch_slots,
+                                    const std::vector<at::Tensor>& values) const {
   TensorMap result;
   for (size_t k = 0; k < fetches.size(); ++k) {
     const at::Tensor& v = values[fetch_slots[k]];
@@ -292,6 +289,36 @@ TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& 
     result[fetches[k]] = v;
   }
   return result;
+}
+
+TensorMap Executor::run(const TensorMap& feeds, const std::vector<std::string>& fetch_names) {
+  std::optional<c10::InferenceMode> inference;
+  std::optional<at::AutoGradMode> grad_mode;
+  if (options_.training || options_.grad)
+    grad_mode.emplace(true);
+  else
+    inference.emplace();
+
+  RunState st;
+  st.values.resize(slot_names_.size());
+  for (const auto& kv : graph_.initializers) st.values[slots_.at(kv.first)] = kv.second;
+  const std::vector<int> fed = feed_values(feeds, st.values);
+  std::vector<std::string> fetches = fetch_names;
+  if (fetches.empty())
+    for (const auto& o : graph_.outputs) fetches.push_back(o.name);
+  std::vector<int> fetch_slots;
+  for (const auto& f : fetches) fetch_slots.push_back(slot_of(f));
+
+  update_plan(fed, fetch_slots);
+  st.readers = plan_.readers;
+  st.keep.assign(slot_names_.size(), false);
+  for (int s : fetch_slots) st.keep[s] = true;
+
+  for (int s : fed) call_hooks(s, st.values[s]);
+  std::vector<at::Tensor> in;
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (plan_.need[i]) run_node(nodes_[i], st, in);
+  return collect_fetches(fetches, fetch_slots, st.values);
 }
 
 std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs) {

@@ -83,6 +83,24 @@ class Executor {
   };
   RunPlan plan_;  // of the last run
 
+  // The values of one run, by slot, and what may be freed.
+  struct RunState {
+    std::vector<at::Tensor> values;
+    std::vector<int> readers;  // running nodes yet to read the slot (a copy of plan_.readers, counted down)
+    std::vector<bool> keep;    // fetched: never freed
+  };
+  std::vector<int> feed_values(const TensorMap& feeds, std::vector<at::Tensor>& values) const;
+  void update_plan(const std::vector<int>& fed, const std::vector<int>& fetch);
+  void call_hooks(int slot, const at::Tensor& value) const;
+  // `in`: the inputs buffer, reused by every node of a run.
+  void run_node(const CompiledNode& c, RunState& st, std::vector<at::Tensor>& in) const;
+  void gather_inputs(const CompiledNode& c, const std::vector<at::Tensor>& values, std::vector<at::Tensor>& in) const;
+  void apply_overrides(const CompiledNode& c, std::vector<at::Tensor>& in) const;
+  std::vector<at::Tensor> call_op(const CompiledNode& c, const std::vector<at::Tensor>& in) const;
+  void store_outputs(const CompiledNode& c, std::vector<at::Tensor>& out, RunState& st) const;
+  TensorMap collect_fetches(const std::vector<std::string>& fetches, const std::vector<int>& fetch_slots,
+                            const std::vector<at::Tensor>& values) const;
+
   const ir::Graph& graph_;
   ExecOptions options_;
   std::vector<CompiledNode> nodes_;

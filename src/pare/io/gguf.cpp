@@ -277,12 +277,12 @@ GgufFile GgufFile::parse(std::shared_ptr<const Storage> storage, const std::stri
     }
     t.type_id = p.read<uint32_t>("tensor '" + t.name + "' (type)");
     t.offset = p.read<uint64_t>("tensor '" + t.name + "' (offset)");
-    const GgmlTypeTraits* tr = ggml_type_traits(t.type_id);
+    const formats::GgmlTypeTraits* tr = formats::ggml_type_traits(t.type_id);
     if (tr == nullptr)
       throw terr("unknown ggml tensor type")
           .expected("a ggml type id (F32 0, F16 1, Q4_0 2, Q8_0 8, BF16 30, ...)")
           .got("type id " + std::to_string(t.type_id))
-          .hint("the file may come from a newer llama.cpp; pare decodes " + ggml_decodable_types());
+          .hint("the file may come from a newer llama.cpp; pare decodes " + formats::ggml_decodable_types());
     // The product of the non-zero dims is bounded, so that a zero cannot hide an overflow (docs/fuzzing.md).
     int64_t elements = 1;
     for (int64_t d : t.ne) {
@@ -424,12 +424,12 @@ GgufBytes GgufFile::raw(const std::string& name) const {
 
 at::Tensor GgufFile::tensor_f32(const std::string& name) const {
   const GgufTensorInfo& t = tensor_info(name);
-  const GgmlTypeTraits& tr = *ggml_type_traits(t.type_id);
+  const formats::GgmlTypeTraits& tr = *formats::ggml_type_traits(t.type_id);
   if (tr.dequantize == nullptr)
     throw Error(std::string("cannot decode tensor type ") + tr.name)
         .file(path_)
         .tensor(name)
-        .expected("one of " + ggml_decodable_types())
+        .expected("one of " + formats::ggml_decodable_types())
         .got(fmt::format("{} (type id {})", tr.name, t.type_id))
         .hint("requantize the model to Q8_0, Q4_0 or F16 with llama-quantize");
   at::Tensor out = at::empty(t.shape(), at::kFloat);

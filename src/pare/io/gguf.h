@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "pare/io/ggml_types.h"
+#include "pare/formats/ggml_types.h"
 
 namespace pare::io {
 
@@ -118,7 +118,7 @@ struct GgufTensorInfo {
   uint64_t offset = 0;      // relative to the data section, a multiple of the alignment
   uint64_t size_bytes = 0;
 
-  GgmlType type() const { return static_cast<GgmlType>(type_id); }
+  formats::GgmlType type() const { return static_cast<formats::GgmlType>(type_id); }
   std::vector<int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }  // PyTorch order
   int64_t numel() const;
 };
@@ -189,13 +189,17 @@ class GgufWriter {
   // Encodes `t` (any floating dtype, PyTorch order, stored with ne = shape reversed) as `type`. Errors:
   // duplicate name, a type pare cannot write, a row length (last dimension) that is not a multiple of the
   // type's block size, NaN/Inf values, values beyond the F16 range.
-  void add_tensor(const std::string& name, const at::Tensor& t, GgmlType type);
+  void add_tensor(const std::string& name, const at::Tensor& t, formats::GgmlType type);
   // Like add_tensor, but `make` runs inside write(), so that only one tensor is in memory at a time (a 7B model
   // exported layer by layer). `shape` (PyTorch order) is what `make` must return; checked when called.
-  void add_tensor_deferred(const std::string& name, std::vector<int64_t> shape, GgmlType type,
+  void add_tensor_deferred(const std::string& name, std::vector<int64_t> shape, formats::GgmlType type,
                            std::function<at::Tensor()> make);
   // Stores pre-encoded bytes (their size must match ne and type).
-  void add_raw(const std::string& name, std::vector<int64_t> ne, GgmlType type, std::string bytes);
+  void add_raw(const std::string& name, std::vector<int64_t> ne, formats::GgmlType type, std::string bytes);
+  // Like add_raw, but the bytes of a tensor of `shape` (PyTorch order) are made inside write(): already
+  // encoded blocks (e.g. a quantized weight's own codes) streamed one tensor at a time.
+  void add_raw_deferred(const std::string& name, std::vector<int64_t> shape, formats::GgmlType type,
+                        std::function<std::string()> make_bytes);
 
   void write(std::ostream& out) const;
   // Atomic (temp file + rename); refuses to overwrite any of `protected_inputs`.
@@ -205,10 +209,11 @@ class GgufWriter {
   struct Tensor {
     std::string name;
     std::vector<int64_t> ne;
-    GgmlType type;
+    formats::GgmlType type;
     std::string bytes;           // encoded now (add_tensor, add_raw) ...
     std::vector<int64_t> shape;  // ... or by `make` during write() (add_tensor_deferred)
     std::function<at::Tensor()> make;
+    std::function<std::string()> make_bytes;  // ... or as bytes by `make_bytes` (add_raw_deferred)
     uint64_t size_bytes = 0;
   };
   void add_entry(Tensor t);  // refuses a name already added

@@ -162,9 +162,9 @@ at::Tensor test_rows() {
 TEST(GgufLlamaCpp, QuantizedBytesEqualGgmlReference) {
   PARE_NEED_GGML(g);
   const at::Tensor x = test_rows();
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+  for (formats::GgmlType type : {formats::GgmlType::Q8_0, formats::GgmlType::Q4_0}) {
     const int64_t rows = x.size(0), cols = x.size(1);
-    std::string theirs(static_cast<size_t>(ggml_bytes(type, x.numel())), '\0');
+    std::string theirs(static_cast<size_t>(formats::ggml_bytes(type, x.numel())), '\0');
     const size_t n =
         g->quantize_chunk(static_cast<int>(type), x.data_ptr<float>(), theirs.data(), 0, rows, cols, nullptr);
     ASSERT_EQ(n, theirs.size());
@@ -176,11 +176,11 @@ TEST(GgufLlamaCpp, QuantizedBytesEqualGgmlReference) {
     const GgufFile f = GgufFile::from_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "pare");
     const GgufBytes ours = f.raw("w");
     ASSERT_EQ(ours.size, theirs.size());
-    const size_t block = static_cast<size_t>(ggml_type_traits(type).type_size);
+    const size_t block = static_cast<size_t>(formats::ggml_type_traits(type).type_size);
     size_t differing = 0;
     for (size_t b = 0; b < ours.size / block; ++b)
       differing += std::memcmp(ours.data + b * block, theirs.data() + b * block, block) != 0;
-    EXPECT_EQ(differing, 0u) << ggml_type_traits(type).name << ": blocks that differ from ggml's, of "
+    EXPECT_EQ(differing, 0u) << formats::ggml_type_traits(type).name << ": blocks that differ from ggml's, of "
                              << ours.size / block;
   }
 }
@@ -195,11 +195,11 @@ TEST(GgufLlamaCpp, GgmlReadsPareFile) {
   w.set("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   w.set("tokenizer.ggml.tokens", GgufValue::array(std::vector<std::string>{"<unk>", "<s>", "a b"}));
   w.set("tokenizer.ggml.scores", GgufValue::array(std::vector<float>{0.0f, -1.0f, -2.5f}));
-  w.add_tensor("token_embd.weight", at::randn({3, 64}), GgmlType::Q4_0);
-  w.add_tensor("blk.0.attn_q.weight", at::randn({64, 64}), GgmlType::Q8_0);
-  w.add_tensor("blk.0.attn_norm.weight", at::randn({64}), GgmlType::F32);
-  w.add_tensor("blk.0.ffn_up.weight", at::randn({5, 64}), GgmlType::F16);
-  w.add_tensor("output.weight", at::randn({3, 64}), GgmlType::BF16);
+  w.add_tensor("token_embd.weight", at::randn({3, 64}), formats::GgmlType::Q4_0);
+  w.add_tensor("blk.0.attn_q.weight", at::randn({64, 64}), formats::GgmlType::Q8_0);
+  w.add_tensor("blk.0.attn_norm.weight", at::randn({64}), formats::GgmlType::F32);
+  w.add_tensor("blk.0.ffn_up.weight", at::randn({5, 64}), formats::GgmlType::F16);
+  w.add_tensor("output.weight", at::randn({3, 64}), formats::GgmlType::BF16);
   w.write(path);
   const GgufFile f = GgufFile::open(path);
 
@@ -238,10 +238,10 @@ TEST(GgufLlamaCpp, PareReadsGgmlFile) {
   const at::Tensor w = at::randn({3, 64}), b = at::randn({1, 5});
   ggml_context* tctx = g->init(GgmlInitParams{size_t{1} << 20, nullptr, false});
   ASSERT_NE(tctx, nullptr);
-  ggml_tensor* tw = g->new_tensor_2d(tctx, static_cast<int>(GgmlType::Q4_0), 64, 3);
+  ggml_tensor* tw = g->new_tensor_2d(tctx, static_cast<int>(formats::GgmlType::Q4_0), 64, 3);
   g->set_name(tw, "blk.0.attn_k.weight");
-  g->quantize_chunk(static_cast<int>(GgmlType::Q4_0), w.data_ptr<float>(), g->get_data(tw), 0, 3, 64, nullptr);
-  ggml_tensor* tb = g->new_tensor_2d(tctx, static_cast<int>(GgmlType::F32), 5, 1);
+  g->quantize_chunk(static_cast<int>(formats::GgmlType::Q4_0), w.data_ptr<float>(), g->get_data(tw), 0, 3, 64, nullptr);
+  ggml_tensor* tb = g->new_tensor_2d(tctx, static_cast<int>(formats::GgmlType::F32), 5, 1);
   g->set_name(tb, "blk.0.attn_k.bias");
   std::memcpy(g->get_data(tb), b.data_ptr<float>(), 5 * sizeof(float));
   gguf_context* ctx = g->init_empty();
@@ -263,7 +263,7 @@ TEST(GgufLlamaCpp, PareReadsGgmlFile) {
   EXPECT_EQ(f.get_array<int32_t>("tokenizer.ggml.token_type"), (std::vector<int32_t>{2, 1}));
   EXPECT_EQ(f.tensor_info("blk.0.attn_k.weight").shape(), (std::vector<int64_t>{3, 64}));
   const GgufBytes raw = f.raw("blk.0.attn_k.weight");
-  ASSERT_EQ(raw.size, 3u * 2 * sizeof(BlockQ4_0));
+  ASSERT_EQ(raw.size, 3u * 2 * sizeof(formats::BlockQ4_0));
   EXPECT_EQ(std::memcmp(raw.data, g->get_data(tw), raw.size), 0);
   std::vector<float> theirs(3 * 64);
   g->dequantize_row_q4_0(g->get_data(tw), theirs.data(), 3 * 64);

@@ -104,36 +104,36 @@ std::vector<uint8_t> block_bytes(const void* p, size_t n) {
 // ---- the type table ----
 
 TEST(GgufTypes, TraitsTableMatchesGgml) {
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q4_0).block_size, 32);
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q4_0).type_size, 18);
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q8_0).type_size, 34);
-  EXPECT_EQ(ggml_type_traits(GgmlType::F16).type_size, 2);
-  EXPECT_EQ(ggml_type_traits(GgmlType::BF16).type_size, 2);
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q4_K).block_size, 256);
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q4_K).type_size, 144);
-  EXPECT_EQ(ggml_type_traits(GgmlType::Q6_K).type_size, 210);
-  EXPECT_EQ(ggml_type_traits(4u), nullptr);  // Q4_2, retired
-  EXPECT_EQ(ggml_type_traits(77u), nullptr);
-  EXPECT_EQ(ggml_type_name(8), "Q8_0");
-  EXPECT_EQ(ggml_type_name(77), "unknown type 77");
-  EXPECT_EQ(ggml_type_from_name("q4_0"), GgmlType::Q4_0);
-  EXPECT_EQ(ggml_type_from_name("bf16"), GgmlType::BF16);
-  EXPECT_FALSE(ggml_type_from_name("q4_3").has_value());
-  EXPECT_EQ(ggml_decodable_types(), "F32, F16, BF16, Q8_0, Q4_0");
-  EXPECT_EQ(ggml_bytes(GgmlType::Q4_0, 64), 36);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q4_0).block_size, 32);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q4_0).type_size, 18);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q8_0).type_size, 34);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::F16).type_size, 2);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::BF16).type_size, 2);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q4_K).block_size, 256);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q4_K).type_size, 144);
+  EXPECT_EQ(formats::ggml_type_traits(formats::GgmlType::Q6_K).type_size, 210);
+  EXPECT_EQ(formats::ggml_type_traits(4u), nullptr);  // Q4_2, retired
+  EXPECT_EQ(formats::ggml_type_traits(77u), nullptr);
+  EXPECT_EQ(formats::ggml_type_name(8), "Q8_0");
+  EXPECT_EQ(formats::ggml_type_name(77), "unknown type 77");
+  EXPECT_EQ(formats::ggml_type_from_name("q4_0"), formats::GgmlType::Q4_0);
+  EXPECT_EQ(formats::ggml_type_from_name("bf16"), formats::GgmlType::BF16);
+  EXPECT_FALSE(formats::ggml_type_from_name("q4_3").has_value());
+  EXPECT_EQ(formats::ggml_decodable_types(), "F32, F16, BF16, Q8_0, Q4_0");
+  EXPECT_EQ(formats::ggml_bytes(formats::GgmlType::Q4_0, 64), 36);
 }
 
 TEST(GgufTypes, HalfAndBfloat16RoundToNearestEven) {
-  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3C00);
-  EXPECT_EQ(fp32_to_fp16(-1.0f), 0xBC00);
-  EXPECT_EQ(fp32_to_fp16(0.1f), 0x2E66);  // 0.0999755859375, the nearer of 0x2E66 and 0x2E67
-  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7BFF);
-  EXPECT_EQ(fp32_to_fp16(1.0f + 1.0f / 2048), 0x3C00);  // a tie between 0x3C00 and 0x3C01: to even
-  EXPECT_EQ(fp16_to_fp32(0x3555), 0.333251953125f);
-  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3F80);
-  EXPECT_EQ(fp32_to_bf16(1.0f + 1.0f / 256), 0x3F80);  // tie (bit 16 even): down
-  EXPECT_EQ(fp32_to_bf16(1.0f + 3.0f / 256), 0x3F82);  // tie (bit 16 odd): up
-  EXPECT_EQ(bf16_to_fp32(0xC040), -3.0f);
+  EXPECT_EQ(formats::fp32_to_fp16(1.0f), 0x3C00);
+  EXPECT_EQ(formats::fp32_to_fp16(-1.0f), 0xBC00);
+  EXPECT_EQ(formats::fp32_to_fp16(0.1f), 0x2E66);  // 0.0999755859375, the nearer of 0x2E66 and 0x2E67
+  EXPECT_EQ(formats::fp32_to_fp16(65504.0f), 0x7BFF);
+  EXPECT_EQ(formats::fp32_to_fp16(1.0f + 1.0f / 2048), 0x3C00);  // a tie between 0x3C00 and 0x3C01: to even
+  EXPECT_EQ(formats::fp16_to_fp32(0x3555), 0.333251953125f);
+  EXPECT_EQ(formats::fp32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(formats::fp32_to_bf16(1.0f + 1.0f / 256), 0x3F80);  // tie (bit 16 even): down
+  EXPECT_EQ(formats::fp32_to_bf16(1.0f + 3.0f / 256), 0x3F82);  // tie (bit 16 odd): up
+  EXPECT_EQ(formats::bf16_to_fp32(0xC040), -3.0f);
 }
 
 // ---- hand-computed blocks ----
@@ -144,14 +144,14 @@ TEST(GgufTypes, HalfAndBfloat16RoundToNearestEven) {
 TEST(GgufQ8_0, HandComputedBlock) {
   float x[32] = {-127.0f, 2.5f, -2.5f, 0.49f, 100.7f};
   for (int j = 5; j < 32; ++j) x[j] = static_cast<float>(j - 16);
-  BlockQ8_0 b;
-  quantize_row_q8_0_ref(x, &b, 32);
+  formats::BlockQ8_0 b;
+  formats::quantize_row_q8_0_ref(x, &b, 32);
   const std::vector<uint8_t> expected = {0x00, 0x3C, 0x81, 0x03, 0xFD, 0x00, 0x65, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9,
                                          0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05,
                                          0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F};
   EXPECT_EQ(block_bytes(&b, sizeof b), expected);
   float y[32];
-  dequantize_row_q8_0(&b, y, 32);
+  formats::dequantize_row_q8_0(&b, y, 32);
   EXPECT_EQ(y[0], -127.0f);
   EXPECT_EQ(y[1], 3.0f);
   EXPECT_EQ(y[4], 101.0f);
@@ -161,8 +161,8 @@ TEST(GgufQ8_0, HandComputedBlock) {
 // d (id = 10): 12.7 -> 127, 0.31 -> 3.1 -> 3, -0.46 -> -4.6 -> -5, 1.04 -> 10.4 -> 10, 0 -> 0.
 TEST(GgufQ8_0, ScaleIsStoredAsFp16ButQuantizedWithFp32) {
   float x[32] = {12.7f, 0.31f, -0.46f, 1.04f};
-  BlockQ8_0 b;
-  quantize_row_q8_0_ref(x, &b, 32);
+  formats::BlockQ8_0 b;
+  formats::quantize_row_q8_0_ref(x, &b, 32);
   EXPECT_EQ(b.d, 0x2E66);
   EXPECT_EQ(b.qs[0], 127);
   EXPECT_EQ(b.qs[1], 3);
@@ -182,8 +182,8 @@ TEST(GgufQ4_0, HandComputedBlocks) {
   float x[64] = {-8.0f, 7.0f, 7.9f,   0.0f,  0.5f,   -0.5f, 3.2f,  -7.6f, -3.7f, 1.0f,  2.0f, 3.0f,
                  4.0f,  5.0f, 6.0f,   -1.0f, -7.0f,  -6.0f, -5.0f, -4.0f, -3.0f, -2.0f, 2.5f, -2.5f,
                  6.49f, 6.5f, -7.99f, 1.25f, -1.25f, 0.1f,  -0.1f, 4.75f, 8.0f,  -8.0f, 4.0f};
-  BlockQ4_0 b[2];
-  quantize_row_q4_0_ref(x, b, 64);
+  formats::BlockQ4_0 b[2];
+  formats::quantize_row_q4_0_ref(x, b, 64);
   const std::vector<uint8_t> first = {0x00, 0x3C, 0x10, 0x2F, 0x3F, 0x48, 0x59, 0x68, 0xBB,
                                       0x60, 0xE4, 0xF9, 0x0A, 0x9B, 0x7C, 0x8D, 0x8E, 0xD7};
   std::vector<uint8_t> second = {0x00, 0xBC, 0x80, 0x8F, 0x84};
@@ -191,7 +191,7 @@ TEST(GgufQ4_0, HandComputedBlocks) {
   EXPECT_EQ(block_bytes(&b[0], sizeof b[0]), first);
   EXPECT_EQ(block_bytes(&b[1], sizeof b[1]), second);
   float y[64];
-  dequantize_row_q4_0(b, y, 64);
+  formats::dequantize_row_q4_0(b, y, 64);
   EXPECT_EQ(y[0], -8.0f);   // (0 - 8) * 1
   EXPECT_EQ(y[2], 7.0f);    // clamped: 7.9 -> 7
   EXPECT_EQ(y[32], 8.0f);   // (0 - 8) * -1
@@ -201,8 +201,8 @@ TEST(GgufQ4_0, HandComputedBlocks) {
 
 TEST(GgufQ4_0, ZeroBlockQuantizesToEight) {
   float x[32] = {};
-  BlockQ4_0 b;
-  quantize_row_q4_0_ref(x, &b, 32);
+  formats::BlockQ4_0 b;
+  formats::quantize_row_q4_0_ref(x, &b, 32);
   EXPECT_EQ(b.d, 0x8000);                     // d = max / -8 = 0 / -8 = -0.0, as llama.cpp stores it
   for (uint8_t q : b.qs) EXPECT_EQ(q, 0x88);  // id = 0: q = trunc(0 + 8.5) = 8
 }
@@ -215,13 +215,13 @@ TEST(GgufQuant, RoundTripErrorBounds) {
   at::manual_seed(7);
   const at::Tensor x = at::randn({16, 256}) * at::linspace(0.01, 3.0, 16).unsqueeze(1);
   const int64_t n = x.numel();
-  std::vector<BlockQ8_0> q8(n / 32);
-  std::vector<BlockQ4_0> q4(n / 32);
-  quantize_row_q8_0_ref(x.data_ptr<float>(), q8.data(), n);
-  quantize_row_q4_0_ref(x.data_ptr<float>(), q4.data(), n);
+  std::vector<formats::BlockQ8_0> q8(n / 32);
+  std::vector<formats::BlockQ4_0> q4(n / 32);
+  formats::quantize_row_q8_0_ref(x.data_ptr<float>(), q8.data(), n);
+  formats::quantize_row_q4_0_ref(x.data_ptr<float>(), q4.data(), n);
   at::Tensor y8 = at::empty_like(x), y4 = at::empty_like(x);
-  dequantize_row_q8_0(q8.data(), y8.data_ptr<float>(), n);
-  dequantize_row_q4_0(q4.data(), y4.data_ptr<float>(), n);
+  formats::dequantize_row_q8_0(q8.data(), y8.data_ptr<float>(), n);
+  formats::dequantize_row_q4_0(q4.data(), y4.data_ptr<float>(), n);
   const at::Tensor xb = x.reshape({-1, 32});
   const at::Tensor amax = xb.abs().amax(1, true);
   const at::Tensor e8 = (y8.reshape({-1, 32}) - xb).abs(), e4 = (y4.reshape({-1, 32}) - xb).abs();
@@ -240,7 +240,7 @@ TEST(GgufQuant, RoundTripErrorBounds) {
 TEST(GgufWriter, ByteLayoutFollowsTheSpec) {
   GgufWriter w;
   w.set("a", uint32_t{7});
-  w.add_tensor("t", at::full({1}, 1.5f), GgmlType::F32);
+  w.add_tensor("t", at::full({1}, 1.5f), formats::GgmlType::F32);
   Bytes e;
   e.header(1, 1).kv_u32("a", 7).tensor("t", {1}, 0, 0).pad();
   EXPECT_EQ(e.b.size(), 96u);
@@ -327,12 +327,12 @@ TEST(GgufRoundTrip, EveryTensorType) {
   const at::Tensor a = at::randn({3, 64}), b = at::randn({64}), c = at::randn({2, 3, 32}), d = at::randn({1, 2, 1, 32});
   GgufWriter w;
   w.set("general.architecture", "test");
-  w.add_tensor("f32", a, GgmlType::F32);
-  w.add_tensor("f16", b, GgmlType::F16);
-  w.add_tensor("bf16", c, GgmlType::BF16);
-  w.add_tensor("q8_0", a, GgmlType::Q8_0);
-  w.add_tensor("q4_0", d, GgmlType::Q4_0);
-  w.add_tensor("f16_from_double", b.to(at::kDouble), GgmlType::F16);
+  w.add_tensor("f32", a, formats::GgmlType::F32);
+  w.add_tensor("f16", b, formats::GgmlType::F16);
+  w.add_tensor("bf16", c, formats::GgmlType::BF16);
+  w.add_tensor("q8_0", a, formats::GgmlType::Q8_0);
+  w.add_tensor("q4_0", d, formats::GgmlType::Q4_0);
+  w.add_tensor("f16_from_double", b.to(at::kDouble), formats::GgmlType::F16);
   const GgufFile f = parse(bytes_of(w));
   ASSERT_EQ(f.tensors().size(), 6u);
   EXPECT_EQ(f.get_u32("general.quantization_version"), 2u);  // added: the file holds quantized tensors
@@ -340,7 +340,7 @@ TEST(GgufRoundTrip, EveryTensorType) {
   const GgufTensorInfo& ti = f.tensor_info("f32");
   EXPECT_EQ(ti.ne, (std::vector<int64_t>{64, 3}));
   EXPECT_EQ(ti.shape(), (std::vector<int64_t>{3, 64}));
-  EXPECT_EQ(ti.type(), GgmlType::F32);
+  EXPECT_EQ(ti.type(), formats::GgmlType::F32);
   EXPECT_EQ(ti.size_bytes, 3u * 64 * 4);
   for (const auto& t : f.tensors()) {
     EXPECT_EQ(t.offset % 32, 0u) << t.name;
@@ -354,16 +354,16 @@ TEST(GgufRoundTrip, EveryTensorType) {
   EXPECT_EQ(f.tensor_info("q4_0").ne, (std::vector<int64_t>{32, 1, 2, 1}));
   EXPECT_EQ(f.tensor_f32("q4_0").sizes(), d.sizes());
 
-  std::vector<BlockQ8_0> q8(3 * 64 / 32);
-  quantize_row_q8_0_ref(a.data_ptr<float>(), q8.data(), a.numel());
+  std::vector<formats::BlockQ8_0> q8(3 * 64 / 32);
+  formats::quantize_row_q8_0_ref(a.data_ptr<float>(), q8.data(), a.numel());
   const GgufBytes r8 = f.raw("q8_0");
-  ASSERT_EQ(r8.size, q8.size() * sizeof(BlockQ8_0));
+  ASSERT_EQ(r8.size, q8.size() * sizeof(formats::BlockQ8_0));
   EXPECT_EQ(std::memcmp(r8.data, q8.data(), r8.size), 0);
   std::vector<float> y8(a.numel());
-  dequantize_row_q8_0(q8.data(), y8.data(), a.numel());
+  formats::dequantize_row_q8_0(q8.data(), y8.data(), a.numel());
   EXPECT_TRUE(at::equal(f.tensor_f32("q8_0"), at::from_blob(y8.data(), {3, 64}).clone()));
-  std::vector<BlockQ4_0> q4(2);
-  quantize_row_q4_0_ref(d.data_ptr<float>(), q4.data(), d.numel());
+  std::vector<formats::BlockQ4_0> q4(2);
+  formats::quantize_row_q4_0_ref(d.data_ptr<float>(), q4.data(), d.numel());
   const GgufBytes r4 = f.raw("q4_0");
   ASSERT_EQ(r4.size, 36u);
   EXPECT_EQ(std::memcmp(r4.data, q4.data(), r4.size), 0);
@@ -376,8 +376,8 @@ TEST(GgufRoundTrip, FileOnDiskWithCustomAlignment) {
   GgufWriter w;
   w.set("general.alignment", uint32_t{64});
   w.set("general.name", "tiny");
-  w.add_tensor("w", at::arange(96, at::kFloat).reshape({3, 32}), GgmlType::Q8_0);
-  w.add_tensor("b", at::ones({3}), GgmlType::F32);
+  w.add_tensor("w", at::arange(96, at::kFloat).reshape({3, 32}), formats::GgmlType::Q8_0);
+  w.add_tensor("b", at::ones({3}), formats::GgmlType::F32);
   w.write(path);
   const GgufFile f = GgufFile::open(path);
   EXPECT_EQ(f.alignment(), 64u);
@@ -399,23 +399,23 @@ TEST(GgufRoundTrip, DeferredTensorsAreMadeDuringWrite) {
   const at::Tensor a = at::randn({2, 64});
   int calls = 0;
   GgufWriter w;
-  w.add_tensor_deferred("a", {2, 64}, GgmlType::Q4_0, [&] {
+  w.add_tensor_deferred("a", {2, 64}, formats::GgmlType::Q4_0, [&] {
     ++calls;
     return a;
   });
-  w.add_tensor("b", at::ones({3}), GgmlType::F32);
+  w.add_tensor("b", at::ones({3}), formats::GgmlType::F32);
   EXPECT_EQ(calls, 0);
   GgufWriter eager;
-  eager.add_tensor("a", a, GgmlType::Q4_0);
-  eager.add_tensor("b", at::ones({3}), GgmlType::F32);
+  eager.add_tensor("a", a, formats::GgmlType::Q4_0);
+  eager.add_tensor("b", at::ones({3}), formats::GgmlType::F32);
   EXPECT_EQ(bytes_of(w), bytes_of(eager));
   EXPECT_EQ(calls, 1);
   GgufWriter wrong;
-  wrong.add_tensor_deferred("c", {2, 64}, GgmlType::F32, [] { return at::zeros({64, 2}); });
+  wrong.add_tensor_deferred("c", {2, 64}, formats::GgmlType::F32, [] { return at::zeros({64, 2}); });
   expect_error(error_from([&] { bytes_of(wrong); }),
                {"tensor 'c'", "another shape than declared", "expected: [2, 64]", "got:      [64, 2]"});
   expect_error(error_from([&] {
-                 wrong.add_tensor_deferred("d", {3, 33}, GgmlType::Q8_0, [] { return at::Tensor(); });
+                 wrong.add_tensor_deferred("d", {3, 33}, formats::GgmlType::Q8_0, [] { return at::Tensor(); });
                }),
                {"tensor 'd'", "not a multiple of the Q8_0 block size"});
 }
@@ -546,33 +546,36 @@ TEST(GgufErrors, GetUintRefusesNegativeAndNonInteger) {
 TEST(GgufErrors, WriterRefusals) {
   GgufWriter w;
   expect_error(error_from([&] {
-                 w.add_tensor("w", at::zeros({4, 33}), GgmlType::Q4_0);
+                 w.add_tensor("w", at::zeros({4, 33}), formats::GgmlType::Q4_0);
                }),
                {"tensor 'w'", "row length is not a multiple of the Q4_0 block size",
                 "expected: a last dimension divisible by 32", "got:      shape [4, 33]"});
-  expect_error(error_from([&] { w.add_tensor("w", at::zeros({4, 48}), GgmlType::Q8_0); }), {"Q8_0 block size"});
+  expect_error(error_from([&] {
+                 w.add_tensor("w", at::zeros({4, 48}), formats::GgmlType::Q8_0);
+               }),
+               {"Q8_0 block size"});
   at::Tensor nan = at::zeros({32});
   nan[3] = std::numeric_limits<float>::quiet_NaN();
-  expect_error(error_from([&] { w.add_tensor("w", nan, GgmlType::Q8_0); }),
+  expect_error(error_from([&] { w.add_tensor("w", nan, formats::GgmlType::Q8_0); }),
                {"tensor 'w'", "holds NaN or Inf", "got:      1 non-finite values"});
-  expect_error(error_from([&] { w.add_tensor("w", at::full({2}, 70000.0f), GgmlType::F16); }),
+  expect_error(error_from([&] { w.add_tensor("w", at::full({2}, 70000.0f), formats::GgmlType::F16); }),
                {"tensor 'w'", "values exceed the F16 range"});
-  expect_error(error_from([&] { w.add_tensor("w", at::full({32}, 1e6f), GgmlType::Q4_0); }),
+  expect_error(error_from([&] { w.add_tensor("w", at::full({32}, 1e6f), formats::GgmlType::Q4_0); }),
                {"tensor 'w'", "too large for the block's fp16 scale"});
-  expect_error(error_from([&] { w.add_tensor("w", at::zeros({256}), GgmlType::Q4_K); }),
+  expect_error(error_from([&] { w.add_tensor("w", at::zeros({256}), formats::GgmlType::Q4_K); }),
                {"tensor 'w'", "cannot write GGUF tensor type Q4_K", "F32, F16, BF16, Q8_0, Q4_0"});
-  expect_error(error_from([&] { w.add_tensor("w", at::zeros({2}, at::kInt), GgmlType::F32); }),
+  expect_error(error_from([&] { w.add_tensor("w", at::zeros({2}, at::kInt), formats::GgmlType::F32); }),
                {"must be a floating-point tensor", "got:      Int"});
-  expect_error(error_from([&] { w.add_tensor(std::string(64, 'n'), at::zeros({2}), GgmlType::F32); }),
+  expect_error(error_from([&] { w.add_tensor(std::string(64, 'n'), at::zeros({2}), formats::GgmlType::F32); }),
                {"tensor name is too long", "got:      64 bytes"});
   expect_error(error_from([&] {
-                 w.add_tensor("w", at::zeros({1, 1, 1, 1, 2}), GgmlType::F32);
+                 w.add_tensor("w", at::zeros({1, 1, 1, 1, 2}), formats::GgmlType::F32);
                }),
                {"at most 4 dimensions"});
-  w.add_tensor("w", at::zeros({2}), GgmlType::F32);
-  expect_error(error_from([&] { w.add_tensor("w", at::zeros({2}), GgmlType::F32); }),
+  w.add_tensor("w", at::zeros({2}), formats::GgmlType::F32);
+  expect_error(error_from([&] { w.add_tensor("w", at::zeros({2}), formats::GgmlType::F32); }),
                {"tensor 'w'", "duplicate GGUF tensor name"});
-  expect_error(error_from([&] { w.add_raw("r", {32}, GgmlType::Q8_0, std::string(33, '\0')); }),
+  expect_error(error_from([&] { w.add_raw("r", {32}, formats::GgmlType::Q8_0, std::string(33, '\0')); }),
                {"tensor 'r'", "wrong size", "expected: 34 bytes for Q8_0 ne = [32]", "got:      33 bytes"});
   expect_error(error_from([&] { w.set("general.alignment", uint32_t{12}); }), {"not a usable alignment"});
   expect_error(error_from([&] { w.set("general.alignment", uint64_t{32}); }), {"expected: u32", "got:      u64"});
@@ -592,11 +595,11 @@ TEST(GgufErrors, EveryTruncationAndByteMutationIsHandled) {
   w.set("a.tokens", GgufValue::array(std::vector<std::string>{"<s>", "ab"}));
   w.set("a.scores", GgufValue::array(std::vector<float>{0.5f, -1.0f}));
   w.set("a.nested", GgufValue::array_of_arrays({GgufValue::array(std::vector<bool>{true})}));
-  w.add_tensor("f32", at::ones({2}), GgmlType::F32);
-  w.add_tensor("f16", at::ones({2}), GgmlType::F16);
-  w.add_tensor("bf16", at::ones({2}), GgmlType::BF16);
-  w.add_tensor("q8", at::ones({1, 32}), GgmlType::Q8_0);
-  w.add_tensor("q4", at::ones({1, 32}), GgmlType::Q4_0);
+  w.add_tensor("f32", at::ones({2}), formats::GgmlType::F32);
+  w.add_tensor("f16", at::ones({2}), formats::GgmlType::F16);
+  w.add_tensor("bf16", at::ones({2}), formats::GgmlType::BF16);
+  w.add_tensor("q8", at::ones({1, 32}), formats::GgmlType::Q8_0);
+  w.add_tensor("q4", at::ones({1, 32}), formats::GgmlType::Q4_0);
   const std::string good = bytes_of(w);
   int loaded = 0, refused = 0;
   auto check = [&](const std::string& b) {

@@ -101,17 +101,17 @@ void GgufWriter::set(const std::string& key, GgufValue value) {
 
 namespace {
 
-const GgmlTypeTraits& writable_traits(const std::string& name, GgmlType type) {
-  const GgmlTypeTraits& tr = ggml_type_traits(type);
+const formats::GgmlTypeTraits& writable_traits(const std::string& name, formats::GgmlType type) {
+  const formats::GgmlTypeTraits& tr = formats::ggml_type_traits(type);
   if (tr.quantize_ref == nullptr)
     throw Error(std::string("pare cannot write GGUF tensor type ") + tr.name)
         .tensor(name)
-        .expected("one of " + ggml_writable_types());
+        .expected("one of " + formats::ggml_writable_types());
   return tr;
 }
 
 // ne (GGUF order) of a tensor of PyTorch shape `shape`, checked for `type`.
-std::vector<int64_t> ne_of(const std::string& name, at::IntArrayRef shape, const GgmlTypeTraits& tr) {
+std::vector<int64_t> ne_of(const std::string& name, at::IntArrayRef shape, const formats::GgmlTypeTraits& tr) {
   if (shape.size() > static_cast<size_t>(kGgufMaxDims))
     throw Error("GGUF tensors have at most 4 dimensions").tensor(name).got(ir::shape_string(shape));
   std::vector<int64_t> ne(shape.rbegin(), shape.rend());
@@ -126,7 +126,7 @@ std::vector<int64_t> ne_of(const std::string& name, at::IntArrayRef shape, const
 }
 
 // The bytes of `t` as `tr`'s type, after the checks that keep the file loadable by llama.cpp.
-std::string encode(const std::string& name, const at::Tensor& t, const GgmlTypeTraits& tr) {
+std::string encode(const std::string& name, const at::Tensor& t, const formats::GgmlTypeTraits& tr) {
   if (!t.defined() || !c10::isFloatingType(t.scalar_type()))
     throw Error("GGUF tensor must be a floating-point tensor")
         .tensor(name)
@@ -139,10 +139,11 @@ std::string encode(const std::string& name, const at::Tensor& t, const GgmlTypeT
         .tensor(name)
         .expected("finite values")
         .got(fmt::format("{} non-finite values", bad));
-  std::string bytes(static_cast<size_t>(ggml_bytes(tr.type, x.numel())), '\0');
+  std::string bytes(static_cast<size_t>(formats::ggml_bytes(tr.type, x.numel())), '\0');
   tr.quantize_ref(x.data_ptr<float>(), reinterpret_cast<uint8_t*>(bytes.data()), x.numel());
   // An fp16 value or block scale that overflowed to Inf would make the file unreadable for llama.cpp.
-  const bool is_f16 = tr.type == GgmlType::F16, has_scale = tr.type == GgmlType::Q8_0 || tr.type == GgmlType::Q4_0;
+  const bool is_f16 = tr.type == formats::GgmlType::F16,
+             has_scale = tr.type == formats::GgmlType::Q8_0 || tr.type == formats::GgmlType::Q4_0;
   if (is_f16 || has_scale) {
     const size_t stride = is_f16 ? 2 : static_cast<size_t>(tr.type_size);
     for (size_t off = 0; off < bytes.size(); off += stride) {
@@ -170,26 +171,35 @@ int64_t element_count(const std::string& name, const std::vector<int64_t>& ne) {
 
 }  // namespace
 
-void GgufWriter::add_tensor(const std::string& name, const at::Tensor& t, GgmlType type) {
+void GgufWriter::add_tensor(const std::string& name, const at::Tensor& t, formats::GgmlType type) {
   check_tensor_name(name);
-  const GgmlTypeTraits& tr = writable_traits(name, type);
+  const formats::GgmlTypeTraits& tr = writable_traits(name, type);
   if (!t.defined()) throw Error("GGUF tensor is undefined").tensor(name);
   std::vector<int64_t> ne = ne_of(name, t.sizes(), tr);
   add_raw(name, std::move(ne), type, encode(name, t, tr));
 }
 
-void GgufWriter::add_tensor_deferred(const std::string& name, std::vector<int64_t> shape, GgmlType type,
+void GgufWriter::add_tensor_deferred(const std::string& name, std::vector<int64_t> shape, formats::GgmlType type,
                                      std::function<at::Tensor()> make) {
   check_tensor_name(name);
-  const GgmlTypeTraits& tr = writable_traits(name, type);
+  const formats::GgmlTypeTraits& tr = writable_traits(name, type);
   std::vector<int64_t> ne = ne_of(name, shape, tr);
-  const uint64_t size_bytes = static_cast<uint64_t>(ggml_bytes(type, element_count(name, ne)));
-  add_entry({name, std::move(ne), type, {}, std::move(shape), std::move(make), size_bytes});
+  const uint64_t size_bytes = static_cast<uint64_t>(formats::ggml_bytes(type, element_count(name, ne)));
+  add_entry({name, std::move(ne), type, {}, std::move(shape), std::move(make), {}, size_bytes});
 }
 
-void GgufWriter::add_raw(const std::string& name, std::vector<int64_t> ne, GgmlType type, std::string bytes) {
+void GgufWriter::add_raw_deferred(const std::string& name, std::vector<int64_t> shape, formats::GgmlType type,
+                                  std::function<std::string()> make_bytes) {
   check_tensor_name(name);
-  const GgmlTypeTraits& tr = ggml_type_traits(type);
+  const formats::GgmlTypeTraits& tr = formats::ggml_type_traits(type);
+  std::vector<int64_t> ne = ne_of(name, shape, tr);
+  const uint64_t size_bytes = static_cast<uint64_t>(formats::ggml_bytes(type, element_count(name, ne)));
+  add_entry({name, std::move(ne), type, {}, std::move(shape), {}, std::move(make_bytes), size_bytes});
+}
+
+void GgufWriter::add_raw(const std::string& name, std::vector<int64_t> ne, formats::GgmlType type, std::string bytes) {
+  check_tensor_name(name);
+  const formats::GgmlTypeTraits& tr = formats::ggml_type_traits(type);
   if (ne.empty() || ne.size() > kGgufMaxDims)
     throw Error("GGUF tensors have 1 to 4 dimensions").tensor(name).got("ne = " + ir::shape_string(ne));
   if (ne[0] % tr.block_size != 0)
@@ -197,13 +207,13 @@ void GgufWriter::add_raw(const std::string& name, std::vector<int64_t> ne, GgmlT
         .tensor(name)
         .expected(fmt::format("ne[0] divisible by {}", tr.block_size))
         .got("ne = " + ir::shape_string(ne));
-  const int64_t want = ggml_bytes(type, element_count(name, ne));
+  const int64_t want = formats::ggml_bytes(type, element_count(name, ne));
   if (static_cast<int64_t>(bytes.size()) != want)
     throw Error("GGUF tensor data has the wrong size")
         .tensor(name)
         .expected(fmt::format("{} bytes for {} ne = {}", want, tr.name, ir::shape_string(ne)))
         .got(fmt::format("{} bytes", bytes.size()));
-  add_entry({name, std::move(ne), type, std::move(bytes), {}, {}, static_cast<uint64_t>(want)});
+  add_entry({name, std::move(ne), type, std::move(bytes), {}, {}, {}, static_cast<uint64_t>(want)});
 }
 
 void GgufWriter::add_entry(Tensor t) {
@@ -216,7 +226,7 @@ void GgufWriter::add_entry(Tensor t) {
 void GgufWriter::write(std::ostream& out) const {
   std::vector<std::pair<std::string, GgufValue>> metadata = metadata_;
   const bool quantized = std::any_of(tensors_.begin(), tensors_.end(),
-                                     [](const Tensor& t) { return ggml_type_traits(t.type).block_size > 1; });
+                                     [](const Tensor& t) { return formats::ggml_type_traits(t.type).block_size > 1; });
   const bool has_qv = std::any_of(metadata.begin(), metadata.end(),
                                   [](const auto& kv) { return kv.first == "general.quantization_version"; });
   if (quantized && !has_qv) metadata.emplace_back("general.quantization_version", GgufValue(kQuantizationVersion));
@@ -264,8 +274,16 @@ void GgufWriter::write(std::ostream& out) const {
             .tensor(t.name)
             .expected(ir::shape_string(t.shape))
             .got(x.defined() ? ir::shape_string(x.sizes()) : "an undefined tensor");
-      const std::string bytes = encode(t.name, x, ggml_type_traits(t.type));
+      const std::string bytes = encode(t.name, x, formats::ggml_type_traits(t.type));
       PARE_ASSERT(bytes.size() == t.size_bytes, "encoded size differs from the declared one");
+      emit(bytes.data(), bytes.size());
+    } else if (t.make_bytes) {
+      const std::string bytes = t.make_bytes();
+      if (bytes.size() != t.size_bytes)
+        throw Error("deferred GGUF tensor data has the wrong size")
+            .tensor(t.name)
+            .expected(std::to_string(t.size_bytes) + " bytes")
+            .got(std::to_string(bytes.size()) + " bytes");
       emit(bytes.data(), bytes.size());
     } else {
       emit(t.bytes.data(), t.bytes.size());

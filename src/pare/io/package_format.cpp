@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "pare/error.h"
+#include "pare/formats/bit_packing.h"
 #include "pare/io/atomic_file.h"
-#include "pare/io/bit_packing.h"
 
 namespace pare::io {
 
@@ -93,7 +93,7 @@ std::string tensor_bytes(const at::Tensor& t) {
   return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
 }
 
-nlohmann::json grid_json(const quant::Grid& g) {
+nlohmann::json grid_json(const formats::Grid& g) {
   static const char* kinds[] = {"uniform", "power", "ternary", "codebook"};
   return {{"kind", kinds[static_cast<int>(g.kind)]},
           {"bits", g.bits},
@@ -102,16 +102,15 @@ nlohmann::json grid_json(const quant::Grid& g) {
           {"exponent", g.exponent}};
 }
 
-}  // namespace
-
-nlohmann::json quantized_entry(const quant::QuantizedTensor& q, const std::string& key,
-                               std::vector<std::pair<std::string, std::string>>& blobs) {
+// One quantized tensor's header fields, its blobs appended to `blobs`.
+nlohmann::json tensor_entry(const formats::QuantizedTensor& q, const std::string& key,
+                            std::vector<std::pair<std::string, std::string>>& blobs) {
   nlohmann::json e{{"out_axis", q.out_axis},
                    {"shape", q.shape},
                    {"granularity", q.granularity.str()},
                    {"grid", grid_json(q.grid)},
                    {"scale_bits", q.scale_bits}};
-  blobs.emplace_back(key + ".codes", pack_bits(q.codes.to(at::kInt) - q.grid.qmin(), q.grid.bits));
+  blobs.emplace_back(key + ".codes", formats::pack_bits(q.codes.to(at::kInt) - q.grid.qmin(), q.grid.bits));
   e["codes"] = key + ".codes";
   blobs.emplace_back(key + ".scales", tensor_bytes(q.scales.to(q.scale_bits == 16 ? at::kHalf : at::kFloat)));
   e["scales"] = key + ".scales";
@@ -122,15 +121,23 @@ nlohmann::json quantized_entry(const quant::QuantizedTensor& q, const std::strin
   } else {
     e["zero_points"] = nullptr;
   }
-  if (q.grid.kind == quant::GridKind::Codebook) {
+  if (q.grid.kind == formats::GridKind::Codebook) {
     blobs.emplace_back(key + ".table", tensor_bytes(q.grid.table.to(at::kFloat)));
     e["grid"]["table"] = key + ".table";
   }
+  return e;
+}
+
+}  // namespace
+
+nlohmann::json quantized_entry(const formats::QuantizedWeight& q, const std::string& key,
+                               std::vector<std::pair<std::string, std::string>>& blobs) {
+  nlohmann::json e = tensor_entry(q.main, key, blobs);
   if (!q.terms.empty()) {
     e["terms"] = nlohmann::json::array();
     for (size_t i = 0; i < q.terms.size(); ++i) {
       const std::string tk = key + ".t" + std::to_string(i + 2);
-      nlohmann::json t = quantized_entry(q.terms[i], tk, blobs);
+      nlohmann::json t = tensor_entry(q.terms[i].q, tk, blobs);
       if (q.terms[i].rows.defined()) {
         blobs.emplace_back(tk + ".rows", tensor_bytes(q.terms[i].rows.to(at::kInt)));
         t["rows"] = tk + ".rows";
@@ -241,29 +248,29 @@ int64_t package_numel(const std::vector<int64_t>& shape) {
 
 namespace {
 
-quant::Grid grid_from_json(const nlohmann::json& j, const PackageReader& r, const std::string& weight, bool read) {
+formats::Grid grid_from_json(const nlohmann::json& j, const PackageReader& r, const std::string& weight, bool read) {
   const std::string kind = j.at("kind").get<std::string>();
   const auto bits = [&] { return static_cast<int>(r.integer(j.at("bits"), "grid bits of '" + weight + "'")); };
-  quant::Grid g;
+  formats::Grid g;
   if (kind == "uniform") {
-    g = quant::Grid::uniform(bits(), j.at("symmetric").get<bool>(), j.at("signed").get<bool>());
+    g = formats::Grid::uniform(bits(), j.at("symmetric").get<bool>(), j.at("signed").get<bool>());
   } else if (kind == "power") {
-    g = quant::Grid::power(bits(), j.at("exponent").get<double>());
+    g = formats::Grid::power(bits(), j.at("exponent").get<double>());
   } else if (kind == "ternary") {
-    g = quant::Grid::ternary();
+    g = formats::Grid::ternary();
   } else if (kind == "codebook") {
     if (!read) {
       const auto [o, n] = r.blob_range(j.at("table"));
       (void)o;
       if (n % 4 != 0 || n == 0) r.fail("codebook table has a size that is not a whole number of floats");
       // A placeholder table of the stored size: enough for the size checks of a lazy reader.
-      g = quant::Grid::codebook(at::arange(static_cast<int64_t>(n / 4), at::kFloat));
+      g = formats::Grid::codebook(at::arange(static_cast<int64_t>(n / 4), at::kFloat));
     } else {
       auto [p, n] = r.blob(j.at("table"));
       if (n % 4 != 0 || n == 0) r.fail("codebook table has a size that is not a whole number of floats");
       at::Tensor t = at::empty({static_cast<int64_t>(n / 4)}, at::kFloat);
       std::memcpy(t.data_ptr(), p, n);
-      g = quant::Grid::codebook(t);
+      g = formats::Grid::codebook(t);
     }
   } else {
     r.fail("unknown grid kind '" + kind + "'", "this package may come from a newer pare");
@@ -272,16 +279,13 @@ quant::Grid grid_from_json(const nlohmann::json& j, const PackageReader& r, cons
   return g;
 }
 
-void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
-                 quant::QuantizedTensor& q, bool is_term);
-
 // Parses `e` into `q` (grid, granularity, shape, axis, scale bits) and checks every blob's size; reads the
 // blobs' contents only when `read`.
 void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
-                 quant::QuantizedTensor& q, bool is_term = false) {
+                 formats::QuantizedTensor& q) {
   try {
     q.grid = grid_from_json(e.at("grid"), r, w, read);
-    q.granularity = quant::Granularity::parse(e.at("granularity").get<std::string>());
+    q.granularity = formats::Granularity::parse(e.at("granularity").get<std::string>());
     q.shape = r.integers(e.at("shape"), "shape of '" + w + "'");
     q.out_axis = r.integer(e.at("out_axis"), "out_axis of '" + w + "'");
     q.scale_bits = static_cast<int>(r.integer(e.at("scale_bits"), "scale_bits of '" + w + "'"));
@@ -291,11 +295,11 @@ void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::str
       r.fail("quantized weight '" + w + "' has a bad output axis");
     if (q.scale_bits != 16 && q.scale_bits != 32) r.fail("scale_bits must be 16 or 32");
     const int64_t o = q.shape.size() <= 1 ? numel : q.shape[q.out_axis], red = numel / o;
-    const std::vector<int64_t> sshape = quant::scale_shape(o, red, q.granularity);
+    const std::vector<int64_t> sshape = formats::scale_shape(o, red, q.granularity);
     if (r.integers(e.at("scales_shape"), "scales_shape of '" + w + "'") != sshape)
       r.fail("scales of '" + w + "' do not match its granularity");
     const int64_t scount = package_numel(sshape);
-    if (static_cast<int64_t>(r.blob_range(e.at("codes")).second) != packed_bytes(numel, q.grid.bits))
+    if (static_cast<int64_t>(r.blob_range(e.at("codes")).second) != formats::packed_bytes(numel, q.grid.bits))
       r.fail("codes of '" + w + "' have the wrong size");
     if (static_cast<int64_t>(r.blob_range(e.at("scales")).second) != scount * (q.scale_bits / 8))
       r.fail("scales of '" + w + "' have the wrong size");
@@ -306,13 +310,10 @@ void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::str
     } else if (q.grid.has_zero_point()) {
       r.fail("zero points missing for '" + w + "'");
     }
-    if (!read) {
-      parse_terms(e, r, w, read, q, is_term);
-      return;
-    }
+    if (!read) return;
     auto [cp, cn] = r.blob(e.at("codes"));
     (void)cn;
-    q.codes = (unpack_bits(cp, numel, q.grid.bits) + static_cast<int16_t>(q.grid.qmin())).reshape({o, red});
+    q.codes = (formats::unpack_bits(cp, numel, q.grid.bits) + static_cast<int16_t>(q.grid.qmin())).reshape({o, red});
     if ((q.codes > q.grid.qmax()).any().item<bool>()) r.fail("codes of '" + w + "' are out of range");
     auto [sp, sn] = r.blob(e.at("scales"));
     at::Tensor s = at::empty(sshape, q.scale_bits == 16 ? at::kHalf : at::kFloat);
@@ -329,22 +330,23 @@ void parse_entry(const nlohmann::json& e, const PackageReader& r, const std::str
   } catch (const nlohmann::json::exception& ex) {
     r.fail("malformed package header (entry of '" + w + "'): " + ex.what());
   }
-  parse_terms(e, r, w, read, q, is_term);
 }
 
-// Residual-expansion terms of entry `e` (quantized_tensor.h): each an [k, R] matrix over k ascending rows
-// of the parent's O, with no terms of its own.
+// Residual-expansion terms of entry `e` (formats/quantized_weight.h): each an [k, R] matrix over k ascending
+// rows of the parent's O, with no terms of its own.
 void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::string& w, bool read,
-                 quant::QuantizedTensor& q, bool is_term) {
+                 formats::QuantizedWeight& q) {
   try {
     if (!e.contains("terms")) return;
-    if (is_term || !e.at("terms").is_array()) r.fail("expansion terms of '" + w + "' are malformed");
-    const int64_t numel = package_numel(q.shape);
-    const int64_t o = q.shape.size() <= 1 ? numel : q.shape[q.out_axis], red = numel / o;
+    if (!e.at("terms").is_array()) r.fail("expansion terms of '" + w + "' are malformed");
+    const int64_t numel = package_numel(q.main.shape);
+    const int64_t o = q.main.shape.size() <= 1 ? numel : q.main.shape[q.main.out_axis], red = numel / o;
     for (const auto& te : e.at("terms")) {
       const std::string tw = w + " (term " + std::to_string(q.terms.size() + 2) + ")";
-      quant::QuantizedTensor t;
-      parse_entry(te, r, tw, read, t, true);
+      formats::ResidualTerm term;
+      formats::QuantizedTensor& t = term.q;
+      parse_entry(te, r, tw, read, t);
+      if (te.contains("terms")) r.fail("expansion terms of '" + tw + "' are malformed");
       if (t.shape.size() != 2 || t.out_axis != 0 || t.shape[1] != red || t.shape[0] > o)
         r.fail("expansion term of '" + w + "' does not match the weight's shape");
       const int64_t k = t.shape[0];
@@ -361,10 +363,10 @@ void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::str
           const bool ascending = k < 2 || (rows.slice(0, 1) > rows.slice(0, 0, -1)).all().item<bool>();
           if (!ascending || (rows < 0).any().item<bool>() || (rows >= o).any().item<bool>())
             r.fail("row list of '" + tw + "' is not ascending within the weight's rows");
-          t.rows = rows;
+          term.rows = rows;
         }
       }
-      q.terms.push_back(std::move(t));
+      q.terms.push_back(std::move(term));
     }
   } catch (const nlohmann::json::exception& ex) {
     r.fail("malformed package header (entry of '" + w + "'): " + ex.what());
@@ -373,15 +375,18 @@ void parse_terms(const nlohmann::json& e, const PackageReader& r, const std::str
 
 }  // namespace
 
-quant::QuantizedTensor read_quantized_entry(const nlohmann::json& e, const PackageReader& r, const std::string& what) {
-  quant::QuantizedTensor q;
-  parse_entry(e, r, what, true, q);
+formats::QuantizedWeight read_quantized_entry(const nlohmann::json& e, const PackageReader& r,
+                                              const std::string& what) {
+  formats::QuantizedWeight q;
+  parse_entry(e, r, what, true, q.main);
+  parse_terms(e, r, what, true, q);
   return q;
 }
 
 void check_quantized_entry(const nlohmann::json& e, const PackageReader& r, const std::string& what) {
-  quant::QuantizedTensor q;
-  parse_entry(e, r, what, false, q);
+  formats::QuantizedWeight q;
+  parse_entry(e, r, what, false, q.main);
+  parse_terms(e, r, what, false, q);
 }
 
 }  // namespace pare::io

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "pare/quant/quantized_tensor.h"
+#include "pare/formats/quantized_weight.h"
 
 namespace pare::io {
 
@@ -36,7 +36,7 @@ void write_package(const std::string& path, nlohmann::json header, const std::ve
 
 // One quantized weight as a header entry plus its blobs (codes packed at the grid's width, scales, zero
 // points, codebook table), named `key`.codes etc. The caller adds "node"/"weight"/... fields it needs.
-nlohmann::json quantized_entry(const quant::QuantizedTensor& q, const std::string& key,
+nlohmann::json quantized_entry(const formats::QuantizedWeight& q, const std::string& key,
                                std::vector<std::pair<std::string, std::string>>& blobs);
 
 // Checked access to a package's bytes (memory-mapped or in memory). Every failure is an Error naming the
@@ -75,7 +75,7 @@ struct MappedFile {
 int64_t package_numel(const std::vector<int64_t>& shape);
 
 // Reads the quantized weight of header entry `e` (`what` names it in errors).
-quant::QuantizedTensor read_quantized_entry(const nlohmann::json& e, const PackageReader& r, const std::string& what);
+formats::QuantizedWeight read_quantized_entry(const nlohmann::json& e, const PackageReader& r, const std::string& what);
 // Checks entry `e`'s fields and blob sizes without reading the blobs' bytes (for lazy readers).
 void check_quantized_entry(const nlohmann::json& e, const PackageReader& r, const std::string& what);
 

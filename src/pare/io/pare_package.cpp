@@ -14,36 +14,33 @@
 
 namespace pare::io {
 
-void save_package(const std::string& path, const ir::Graph& graph, const std::vector<quant::QuantizedLayer>& layers,
+void save_package(const std::string& path, const ir::Graph& graph, const std::vector<PackageWeight>& weights,
                   const nlohmann::json& metadata, const std::vector<std::string>& protected_inputs) {
   refuse_overwrite(path, protected_inputs);
   std::vector<std::pair<std::string, std::string>> blobs;  // name, bytes
   nlohmann::json quantized = nlohmann::json::array();
   std::set<std::string> quantized_nodes;
-  for (const auto& l : layers)
-    if (l.plan.quantize) quantized_nodes.insert(l.plan.layer.node);
+  for (const auto& l : weights) quantized_nodes.insert(l.node);
 
   ir::Graph stored = graph.clone();
   std::map<std::string, std::pair<at::Tensor, nlohmann::json>> written;  // weight -> codes, entry
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const auto& l = layers[i];
-    if (!l.plan.quantize) continue;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const PackageWeight& l = weights[i];
     // A weight that several quantized nodes read with the same codes (PIPE members) is stored once.
-    auto same = written.find(l.plan.layer.weight);
-    nlohmann::json e = same != written.end() && same->second.first.is_same(l.weight.codes)
+    auto same = written.find(l.weight);
+    nlohmann::json e = same != written.end() && same->second.first.is_same(l.q.main.codes)
                            ? same->second.second
-                           : quantized_entry(l.weight, "q" + std::to_string(i), blobs);
-    written[l.plan.layer.weight] = {l.weight.codes, e};
-    e["node"] = l.plan.layer.node;
-    e["weight"] = l.plan.layer.weight;
-    e["weight_input"] = l.plan.layer.weight_input;
+                           : quantized_entry(l.q, "q" + std::to_string(i), blobs);
+    written[l.weight] = {l.q.main.codes, e};
+    e["node"] = l.node;
+    e["weight"] = l.weight;
+    e["weight_input"] = l.weight_input;
     quantized.push_back(e);
     // The float weight is left out when only quantized layers read it (a scalar placeholder keeps the
     // ONNX graph well formed); it stays when a float layer reads it too.
-    bool only_quantized = !stored.is_output(l.plan.layer.weight);
-    for (auto id : stored.consumers(l.plan.layer.weight))
-      only_quantized &= quantized_nodes.count(stored.nodes[id].name) > 0;
-    if (only_quantized) stored.initializers[l.plan.layer.weight] = at::zeros({}, at::kFloat);
+    bool only_quantized = !stored.is_output(l.weight);
+    for (auto id : stored.consumers(l.weight)) only_quantized &= quantized_nodes.count(stored.nodes[id].name) > 0;
+    if (only_quantized) stored.initializers[l.weight] = at::zeros({}, at::kFloat);
   }
   std::string onnx_bytes;
   if (!graph_to_model(stored).SerializeToString(&onnx_bytes))
@@ -73,27 +70,27 @@ Package package_from_bytes(const uint8_t* data, size_t size, const std::string& 
     pkg.graph = load_onnx_from_bytes(std::string(reinterpret_cast<const char*>(gp), gn),
                                      "/nonexistent-pare-package-external-data", context);
     for (const auto& e : r.header.at("quantized")) {
-      quant::QuantizedLayer l;
-      l.plan.layer.node = e.at("node").get<std::string>();
-      l.plan.layer.weight = e.at("weight").get<std::string>();
-      l.plan.layer.weight_input =
-          static_cast<int>(r.integer(e.at("weight_input"), "weight_input of '" + l.plan.layer.node + "'"));
-      auto id = pkg.graph.find_node(l.plan.layer.node);
-      if (!id) r.fail("quantized layer '" + l.plan.layer.node + "' is not in the package's graph");
+      PackageWeight l;
+      l.node = e.at("node").get<std::string>();
+      l.weight = e.at("weight").get<std::string>();
+      l.weight_input = static_cast<int>(r.integer(e.at("weight_input"), "weight_input of '" + l.node + "'"));
+      auto id = pkg.graph.find_node(l.node);
+      if (!id) r.fail("quantized layer '" + l.node + "' is not in the package's graph");
       const ir::Node& node = pkg.graph.nodes[*id];
-      if (l.plan.layer.weight_input < 0 || l.plan.layer.weight_input >= static_cast<int>(node.inputs.size()) ||
-          node.inputs[l.plan.layer.weight_input] != l.plan.layer.weight ||
-          !pkg.graph.is_initializer(l.plan.layer.weight))
-        r.fail("quantized weight '" + l.plan.layer.weight + "' is not an initializer input of node '" +
-               l.plan.layer.node + "'");
-      l.plan.layer.op_type = node.op_type;
-      l.weight = read_quantized_entry(e, r, l.plan.layer.weight);
-      pkg.layers.push_back(std::move(l));
+      if (l.weight_input < 0 || l.weight_input >= static_cast<int>(node.inputs.size()) ||
+          node.inputs[l.weight_input] != l.weight || !pkg.graph.is_initializer(l.weight))
+        r.fail("quantized weight '" + l.weight + "' is not an initializer input of node '" + l.node + "'");
+      l.op_type = node.op_type;
+      l.q = read_quantized_entry(e, r, l.weight);
+      pkg.weights.push_back(std::move(l));
     }
   } catch (const nlohmann::json::exception& ex) {
     r.fail(std::string("malformed package header: ") + ex.what());
   }
-  quant::substitute_dequantized(pkg.graph, pkg.layers);
+  for (const PackageWeight& l : pkg.weights) {
+    const at::ScalarType dtype = pkg.graph.initializers.at(l.weight).scalar_type();
+    pkg.graph.initializers[pkg.graph.own_initializer(l.node, l.weight_input)] = l.q.dequantize().to(dtype);
+  }
   pkg.header = std::move(r.header);
   return pkg;
 }

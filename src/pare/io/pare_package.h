@@ -28,20 +28,28 @@
 
 #include "pare/io/package_format.h"
 #include "pare/ir/graph.h"
-#include "pare/quant/weight_pass.h"
 
 namespace pare::io {
 
+// One quantized weight of a package: the node that reads it, where, and its codes.
+struct PackageWeight {
+  std::string node;      // node name
+  std::string weight;    // initializer name
+  int weight_input = 1;  // input position of the weight
+  std::string op_type;   // the node's op (filled in on load)
+  formats::QuantizedWeight q;
+};
+
 struct Package {
-  ir::Graph graph;                            // runnable: quantized weights dequantized in place
-  std::vector<quant::QuantizedLayer> layers;  // as stored (plan: node, weight, weight_input; quantize = true)
+  ir::Graph graph;                     // runnable: quantized weights dequantized in place
+  std::vector<PackageWeight> weights;  // as stored
   nlohmann::json header;
   int64_t file_bytes = 0;
 };
 
-// Writes `graph` (float weights, activation Q/DQ already inserted) with the quantized `layers`.
+// Writes `graph` (float weights, activation Q/DQ already inserted) with the quantized `weights`.
 // Atomic; refuses to overwrite `protected_inputs`.
-void save_package(const std::string& path, const ir::Graph& graph, const std::vector<quant::QuantizedLayer>& layers,
+void save_package(const std::string& path, const ir::Graph& graph, const std::vector<PackageWeight>& weights,
                   const nlohmann::json& metadata, const std::vector<std::string>& protected_inputs = {});
 
 // Reads a package (memory-mapped). Every structural problem is an Error naming the file and the part.

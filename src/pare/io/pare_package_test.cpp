@@ -11,10 +11,12 @@
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
-#include "pare/io/bit_packing.h"
+#include "pare/formats/bit_packing.h"
 #include "pare/io/pare_package.h"
 #include "pare/ir/zoo/zoo.h"
+#include "pare/quant/export/package_export.h"
 #include "pare/quant/quantize_model.h"
+#include "pare/quant/quantize_weight.h"
 
 namespace pare::io {
 namespace {
@@ -35,9 +37,9 @@ TEST(BitPacking, RoundTripsEveryWidth) {
   at::manual_seed(1);
   for (int bits = 1; bits <= 8; ++bits) {
     const at::Tensor v = at::randint(0, 1 << bits, {1001}, at::kInt);
-    const std::string packed = pack_bits(v, bits);
+    const std::string packed = formats::pack_bits(v, bits);
     EXPECT_EQ(static_cast<int64_t>(packed.size()), (1001 * bits + 7) / 8);
-    const at::Tensor back = unpack_bits(reinterpret_cast<const uint8_t*>(packed.data()), 1001, bits);
+    const at::Tensor back = formats::unpack_bits(reinterpret_cast<const uint8_t*>(packed.data()), 1001, bits);
     EXPECT_TRUE(at::equal(back.to(at::kInt), v)) << bits;
   }
 }
@@ -76,7 +78,7 @@ Fixture make_package(const std::string& name) {
   f.r.fake = f.r.qdq.clone();
   quant::substitute_dequantized(f.r.fake, f.r.layers);
   std::remove(f.path.c_str());
-  save_package(f.path, f.r.qdq, f.r.layers, {{"test", name}});
+  save_package(f.path, f.r.qdq, quant::package_weights(f.r.layers), {{"test", name}});
   return f;
 }
 
@@ -84,11 +86,11 @@ TEST(Package, LoadsExactlyWhatWasWritten) {
   const Fixture f = make_package("exact.pare");
   ASSERT_TRUE(is_package(f.path));
   const Package p = load_package(f.path);
-  ASSERT_EQ(p.layers.size(), f.r.layers.size());
-  for (size_t i = 0; i < p.layers.size(); ++i) {
-    EXPECT_TRUE(at::equal(p.layers[i].weight.codes, f.r.layers[i].weight.codes)) << i;
-    EXPECT_TRUE(at::equal(p.layers[i].weight.scales, f.r.layers[i].weight.scales)) << i;
-    EXPECT_EQ(p.layers[i].weight.grid.str(), f.r.layers[i].weight.grid.str());
+  ASSERT_EQ(p.weights.size(), f.r.layers.size());
+  for (size_t i = 0; i < p.weights.size(); ++i) {
+    EXPECT_TRUE(at::equal(p.weights[i].q.main.codes, f.r.layers[i].weight.main.codes)) << i;
+    EXPECT_TRUE(at::equal(p.weights[i].q.main.scales, f.r.layers[i].weight.main.scales)) << i;
+    EXPECT_EQ(p.weights[i].q.main.grid.str(), f.r.layers[i].weight.main.grid.str());
   }
   EXPECT_EQ(p.header["metadata"]["test"], "exact.pare");
   at::manual_seed(3);

@@ -43,12 +43,6 @@ std::string shape_string(const std::optional<std::vector<Dim>>& shape) {
   return s + "]";
 }
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
 const Attribute* Node::attr(const std::string& key) const {
   auto it = attrs.find(key);
   return it == attrs.end() ? nullptr : &it->second;
@@ -176,6 +170,18 @@ static Attributes clone_attrs(const Attributes& attrs) {
       kv.second.g = std::make_shared<Graph>(kv.second.g->clone());
   }
   return out;
+}
+
+std::string Graph::own_initializer(const std::string& node_name, int input) {
+  auto id = find_node(node_name);
+  PARE_ASSERT(id.has_value() && input >= 0 && input < static_cast<int>(nodes[*id].inputs.size()),
+              "own_initializer: no such node input");
+  const std::string w = nodes[*id].inputs[input];
+  if (consumers(w).size() <= 1 && !is_output(w)) return w;
+  const std::string copy = w + "__" + node_name;
+  initializers[copy] = initializers.at(w);
+  nodes[*id].inputs[input] = copy;
+  return copy;
 }
 
 Graph Graph::clone() const {

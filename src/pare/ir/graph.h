@@ -10,6 +10,7 @@
 
 #include "pare/ir/attribute.h"
 #include "pare/ir/dtype.h"
+#include "pare/tensor_text.h"
 
 namespace pare::ir {
 
@@ -29,7 +30,7 @@ struct ValueInfo {
 };
 
 std::string shape_string(const std::optional<std::vector<Dim>>& shape);  // "[N, 3, 224, 224]"
-std::string shape_string(at::IntArrayRef sizes);                         // "[1, 3, 224, 224]"
+using pare::shape_string;                                                // "[1, 3, 224, 224]"
 
 struct Node {
   std::string name;
@@ -84,6 +85,10 @@ class Graph {
   void remove_dead();
   // A fresh value or node name starting with `prefix` that the graph does not use yet.
   std::string unique_name(const std::string& prefix) const;
+  // The initializer node `node_name` reads at input `input`, made its own first: when other nodes or the graph
+  // outputs read it too (a tied embedding), the node is rewired to a copy named "<weight>__<node>", so that
+  // replacing the returned initializer changes what this node reads and nothing else.
+  std::string own_initializer(const std::string& node_name, int input);
 
   // The sub-graph computing `outputs` from `inputs`: every node on a path from the given inputs
   // (or from initializers/constants) to the outputs. Throws Error if an output needs a graph input

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "pare/error.h"
+#include "pare/formats/ggml_blocks.h"
 #include "pare/io/gguf.h"
 #include "pare/llm/model_loader.h"
 
@@ -45,6 +46,32 @@ namespace {
 
 bool is_query(const std::string& hf) { return hf.find("self_attn.q_proj") != std::string::npos; }
 bool is_key(const std::string& hf) { return hf.find("self_attn.k_proj") != std::string::npos; }
+
+// A weight the model stores quantized on a grid `type`'s blocks hold exactly: added with its own codes (rows of
+// q and k reordered as for float weights, scales with them) and true. Otherwise false, and a stored
+// quantized weight is listed in report.rounded with the reason.
+bool add_kept_codes(io::GgufWriter& w, const LlamaModel& m, const LlamaTensor& t, formats::GgmlType type,
+                    GgufExport& report) {
+  if (!m.quantized || t.shape.size() != 2) return false;
+  const std::optional<formats::QuantizedWeight> q = m.quantized(t.name);
+  if (!q) return false;
+  std::string why;
+  if (!formats::ggml_exact(*q, type, &why)) {
+    report.rounded.push_back(t.name + ": " + why);
+    return false;
+  }
+  const int64_t heads = is_query(t.name) ? m.config.num_heads : is_key(t.name) ? m.config.num_kv_heads : 0;
+  w.add_raw_deferred(gguf_tensor_name(t.name), t.shape, type, [&m, t, type, heads]() {
+    formats::QuantizedTensor x = m.quantized(t.name)->main;
+    if (heads > 0) {
+      x.codes = hf_to_gguf_rows(x.codes, heads);
+      x.scales = hf_to_gguf_rows(x.scales, heads);
+    }
+    return formats::to_ggml_blocks(x, type);
+  });
+  ++report.kept_codes;
+  return true;
+}
 
 int64_t gguf_int(const io::GgufFile& f, const std::string& key, bool required, int64_t fallback) {
   if (!f.find(key)) {
@@ -140,13 +167,13 @@ LlamaModel load_llama_gguf(const std::string& path) {
   });
   for (const auto& t : llama_tensors(c)) {
     const io::GgufTensorInfo& info = f->tensor_info(gguf_tensor_name(t.name));
-    const io::GgmlTypeTraits* tr = io::ggml_type_traits(info.type_id);
+    const formats::GgmlTypeTraits* tr = formats::ggml_type_traits(info.type_id);
     if (!tr || !tr->dequantize)
       throw Error("pare cannot decode this GGUF tensor type")
           .file(path)
           .tensor(info.name)
-          .expected(io::ggml_decodable_types())
-          .got(io::ggml_type_name(info.type_id));
+          .expected(formats::ggml_decodable_types())
+          .got(formats::ggml_type_name(info.type_id));
   }
   LlamaModel m;
   m.config = c;
@@ -163,14 +190,14 @@ LlamaModel load_llama_gguf(const std::string& path) {
   return m;
 }
 
-void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType type, const std::string& path,
-                       const std::string& name, const std::vector<std::string>& protected_inputs) {
+GgufExport export_llama_gguf(const LlamaModel& m, const Vocab& vocab, formats::GgmlType type, const std::string& path,
+                             const std::string& name, const std::vector<std::string>& protected_inputs) {
   const LlamaConfig& c = m.config;
-  if (type != io::GgmlType::F16 && type != io::GgmlType::Q8_0 && type != io::GgmlType::Q4_0 &&
-      type != io::GgmlType::F32)
+  if (type != formats::GgmlType::F16 && type != formats::GgmlType::Q8_0 && type != formats::GgmlType::Q4_0 &&
+      type != formats::GgmlType::F32)
     throw Error("unsupported GGUF export type")
         .expected("f32, f16, q8_0 or q4_0")
-        .got(io::ggml_type_name(uint32_t(type)));
+        .got(formats::ggml_type_name(uint32_t(type)));
   if (vocab.size() != c.vocab_size)
     throw Error("the tokenizer does not match the model")
         .file(m.source)
@@ -180,10 +207,10 @@ void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType typ
   w.set("general.architecture", "llama");
   w.set("general.name", name);
   // llama_ftype: 0 all F32, 1 mostly F16, 2 mostly Q4_0, 7 mostly Q8_0 (llama.h).
-  const uint32_t ftype = type == io::GgmlType::F32    ? 0
-                         : type == io::GgmlType::F16  ? 1
-                         : type == io::GgmlType::Q4_0 ? 2
-                                                      : 7;
+  const uint32_t ftype = type == formats::GgmlType::F32    ? 0
+                         : type == formats::GgmlType::F16  ? 1
+                         : type == formats::GgmlType::Q4_0 ? 2
+                                                           : 7;
   w.set("general.file_type", ftype);
   w.set("llama.vocab_size", static_cast<uint32_t>(c.vocab_size));
   w.set("llama.context_length", static_cast<uint32_t>(c.max_position_embeddings));
@@ -219,18 +246,22 @@ void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType typ
   w.set("tokenizer.ggml.add_eos_token", false);
   // Deferred: each tensor is fetched, converted and encoded while the file is written, so a model larger
   // than memory (memory-mapped weights) exports one tensor at a time.
+  GgufExport report;
   for (const auto& t : llama_tensors(c)) {
-    w.add_tensor_deferred(gguf_tensor_name(t.name), t.shape, t.shape.size() == 1 ? io::GgmlType::F32 : type,
-                          [&m, &c, t]() {
-                            at::Tensor x = m.weights(t.name);
-                            if (!x.defined()) throw Error("weight missing").file(m.source).tensor(t.name);
-                            x = x.to(at::kFloat);
-                            if (is_query(t.name)) x = hf_to_gguf_rows(x, c.num_heads);
-                            if (is_key(t.name)) x = hf_to_gguf_rows(x, c.num_kv_heads);
-                            return x;
-                          });
+    const formats::GgmlType tt = t.shape.size() == 1 ? formats::GgmlType::F32 : type;
+    ++report.tensors;
+    if (add_kept_codes(w, m, t, tt, report)) continue;
+    w.add_tensor_deferred(gguf_tensor_name(t.name), t.shape, tt, [&m, &c, t]() {
+      at::Tensor x = m.weights(t.name);
+      if (!x.defined()) throw Error("weight missing").file(m.source).tensor(t.name);
+      x = x.to(at::kFloat);
+      if (is_query(t.name)) x = hf_to_gguf_rows(x, c.num_heads);
+      if (is_key(t.name)) x = hf_to_gguf_rows(x, c.num_kv_heads);
+      return x;
+    });
   }
   w.write(path, protected_inputs);
+  return report;
 }
 
 void use_llamacpp_numerics(LlamaModel& m) {
@@ -242,13 +273,13 @@ void use_llamacpp_numerics(LlamaModel& m) {
   std::map<std::string, std::string> rounding;
   for (const auto& t : llama_tensors(m.config)) {
     if (!stored_transposed(t.name) && t.name != "model.embed_tokens.weight") continue;  // norms: no product
-    const io::GgmlType type = g.tensor_info(gguf_tensor_name(t.name)).type();
+    const formats::GgmlType type = g.tensor_info(gguf_tensor_name(t.name)).type();
     std::string r;
-    if (type == io::GgmlType::Q8_0 || type == io::GgmlType::Q4_0)
+    if (type == formats::GgmlType::Q8_0 || type == formats::GgmlType::Q4_0)
       r = "q8_0";
-    else if (type == io::GgmlType::F16)
+    else if (type == formats::GgmlType::F16)
       r = "f16";
-    else if (type != io::GgmlType::F32)
+    else if (type != formats::GgmlType::F32)
       throw Error("pare does not know how llama.cpp rounds the activations for this weight type")
           .file(m.source)
           .tensor(gguf_tensor_name(t.name))

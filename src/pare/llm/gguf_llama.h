@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pare/io/ggml_types.h"
+#include "pare/formats/ggml_types.h"
 #include "pare/llm/llama_stream.h"
 #include "pare/llm/vocab.h"
 
@@ -36,9 +36,18 @@ Vocab read_gguf_vocab(const std::string& path);
 // types whose llama.cpp activation format pare does not know (BF16, k-quants).
 void use_llamacpp_numerics(LlamaModel& m);
 
+// What an export did with weights the model stores quantized (LlamaModel::quantized).
+struct GgufExport {
+  int64_t tensors = 0;
+  int64_t kept_codes = 0;            // quantized weights written with their own codes (formats/ggml_blocks.h)
+  std::vector<std::string> rounded;  // quantized weights rounded again from their values: "name: why"
+};
+
 // Writes `m` as GGUF: every 2-D weight (embeddings and head included) as `type` (F16, Q8_0, Q4_0; like
-// `llama-quantize --pure`), norms as F32, the `llama.*` keys and the tokenizer. Atomic.
-void export_llama_gguf(const LlamaModel& m, const Vocab& vocab, io::GgmlType type, const std::string& path,
-                       const std::string& name, const std::vector<std::string>& protected_inputs = {});
+// `llama-quantize --pure`), norms as F32, the `llama.*` keys and the tokenizer. A weight the model stores
+// quantized on a grid that maps exactly onto `type`'s blocks keeps its codes (no second rounding); any other
+// is rounded from its dequantized values with ggml's reference quantizer and listed. Atomic.
+GgufExport export_llama_gguf(const LlamaModel& m, const Vocab& vocab, formats::GgmlType type, const std::string& path,
+                             const std::string& name, const std::vector<std::string>& protected_inputs = {});
 
 }  // namespace pare::llm

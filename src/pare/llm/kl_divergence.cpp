@@ -24,14 +24,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Mean and its standard error (sample variance / n) from running sums.
-std::pair<double, double> mean_stderr(double sum, double sum_sq, int64_t n) {
-  if (n == 0) return {0, 0};
-  const double mean = sum / n;
-  const double var = n > 1 ? std::max(0.0, (sum_sq / n - mean * mean) * n / (n - 1)) : 0;
-  return {mean, std::sqrt(var / n)};
-}
-
 // Linear interpolation between order statistics (numpy's default): q in [0, 1] of sorted values.
 double quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -162,8 +154,7 @@ PplResult KldResult::model_perplexity() const {
 at::Tensor scored_rows(const at::Tensor& hidden, const PplWindows& w) {
   PARE_ASSERT(hidden.dim() == 3 && hidden.size(0) == w.inputs.size(0) && hidden.size(1) == w.inputs.size(1),
               "scored_rows: hidden states are not over these windows");
-  at::Tensor keep = (w.targets.reshape({-1}) >= 0).nonzero().squeeze(1);
-  return hidden.reshape({-1, hidden.size(2)}).index_select(0, keep);
+  return hidden.reshape({-1, hidden.size(2)}).index_select(0, scored_positions(w, 0, w.inputs.size(0)).index);
 }
 
 KldReference reference_from_model(const LlamaModel& ref, const PplWindows& w, const StreamOptions& options) {
@@ -197,21 +188,16 @@ KldResult kl_divergence(const KldReference& ref, const LlamaModel& m, const PplW
         .got(fmt::format("vocab_size {}", ref.head.vocab_size()));
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t total = m.config.num_layers + 1;
-  StreamOptions inner = options;
-  inner.progress = nullptr;
-  if (options.progress) inner.progress = [&](int64_t done, int64_t) { options.progress(done, total); };
-  at::Tensor hidden = stream_hidden(m, w.inputs, inner);
+  at::Tensor hidden = stream_hidden(m, w.inputs, progress_over(options, total));
   const LlamaHead head = llama_head(m);
   KldAccumulator acc;
-  const int64_t sb = std::max<int64_t>(1, options.sub_batch);
-  for (int64_t s = 0; s < N; s += sb) {
-    const int64_t n = std::min(sb, N - s), k = offset[s + n] - offset[s];
-    if (k == 0) continue;
-    at::Tensor t = w.targets.narrow(0, s, n).reshape({-1});
-    at::Tensor keep = (t >= 0).nonzero().squeeze(1);
-    at::Tensor rows = hidden.narrow(0, s, n).reshape({-1, hidden.size(2)}).index_select(0, keep);
-    acc.add(ref.head.logits(ref.hidden.narrow(0, offset[s], k)), head.logits(rows), t.index_select(0, keep));
-  }
+  for_each_sub_batch(N, options.sub_batch, [&](int64_t s, int64_t n) {
+    const int64_t k = offset[s + n] - offset[s];
+    if (k == 0) return;
+    const ScoredPositions p = scored_positions(w, s, n);
+    at::Tensor rows = hidden.narrow(0, s, n).reshape({-1, hidden.size(2)}).index_select(0, p.index);
+    acc.add(ref.head.logits(ref.hidden.narrow(0, offset[s], k)), head.logits(rows), p.targets);
+  });
   if (options.progress) options.progress(total, total);
   KldResult r = acc.result();
   r.protocol = w.protocol;
@@ -220,7 +206,7 @@ KldResult kl_divergence(const KldReference& ref, const LlamaModel& m, const PplW
   r.seconds_reference = ref.seconds;
   r.seconds_model = seconds_since(t0);
   r.seconds = r.seconds_reference + r.seconds_model;
-  r.tokens_per_second = r.seconds > 0 ? static_cast<double>(N * T) / r.seconds : 0;
+  r.tokens_per_second = tokens_per_second(w, r.seconds);
   return r;
 }
 

@@ -44,7 +44,7 @@ std::vector<int32_t> random_text(const LlamaConfig& c, int64_t n, uint64_t seed)
 }
 
 LlamaModel model_of(const LlamaConfig& c, WeightSource w, const std::string& name) {
-  return LlamaModel{c, std::move(w), name, "graph", {}, {}};
+  return LlamaModel{c, std::move(w), name, "graph", {}, {}, {}};
 }
 
 // All logits of a model over the windows, through stream_logits: [N, T, V]. (The comparison applies the

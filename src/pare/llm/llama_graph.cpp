@@ -252,16 +252,42 @@ at::Tensor round_activation(const at::Tensor& x, const std::string& format) {
 }
 
 ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights,
-                            const ActivationRounding& rounding) {
+                            const ActivationRounding& rounding, const std::string& input, const std::string& output) {
   if (layer < 0 || layer >= c.num_layers)
     throw Error(fmt::format("layer {} out of range", layer)).expected(fmt::format("0 to {}", c.num_layers - 1));
   ir::GraphBuilder b(fmt::format("llama.layer{}", layer), 17);
   BlockBuilder bb{b, c, weights, rounding};
-  auto x = b.input("hidden", ir::DType::Float, {-1, -1, c.hidden_size});
+  auto x = b.input(input, ir::DType::Float, {-1, -1, c.hidden_size});
   auto cos = b.input("cos", ir::DType::Float, {-1, c.head_dim});
   auto sin = b.input("sin", ir::DType::Float, {-1, c.head_dim});
   auto mask = b.input("mask", ir::DType::Float, {-1, -1});
-  b.output(bb.block(layer, x, cos, sin, mask), "hidden_out");
+  b.output(bb.block(layer, x, cos, sin, mask), output);
+  return b.finish();
+}
+
+ir::Graph llama_embedding_graph(const LlamaConfig& c, const WeightSource& weights, const std::string& output) {
+  ir::GraphBuilder b("llama.embeddings", 17);
+  BlockBuilder bb{b, c, weights};
+  auto ids = b.input("input_ids", ir::DType::Int64, {-1, -1});
+  const std::string embed = bb.weight("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+  b.output(b.add1("Gather", {embed, ids}, {{"axis", int64_t{0}}}, "model.embed_tokens"), output);
+  return b.finish();
+}
+
+ir::Graph llama_head_graph(const LlamaConfig& c, const WeightSource& weights, const ActivationRounding& rounding,
+                           const std::string& input) {
+  ir::GraphBuilder b("llama.head", 17);
+  BlockBuilder bb{b, c, weights, rounding};
+  auto h = bb.rms_norm(b.input(input, ir::DType::Float, {-1, -1, c.hidden_size}), "model.norm");
+  if (c.tie_word_embeddings) {
+    const std::string embed = bb.weight("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+    const std::string format = rounding ? rounding("model.embed_tokens.weight") : "";
+    if (!format.empty()) h = bb.round_input(h, format, c.hidden_size, "lm_head.input");
+    auto head = b.add1("Transpose", {embed}, {{"perm", std::vector<int64_t>{1, 0}}}, "lm_head.tied");
+    b.output(b.add1("MatMul", {h, head}, {}, "lm_head"), "logits");
+  } else {
+    b.output(bb.proj(h, "lm_head", c.vocab_size, c.hidden_size), "logits");
+  }
   return b.finish();
 }
 

@@ -39,10 +39,16 @@ WeightSource random_weights(const LlamaConfig& c, uint64_t seed);
 // T may be anything up to max_position_embeddings (the rotary tables are that long).
 ir::Graph llama_graph(const LlamaConfig& c, const WeightSource& weights);
 
-// Decoder block `layer` alone, for layer-by-layer (streaming) work: inputs "hidden" [N, T, d],
-// "cos" and "sin" [T, head_dim], "mask" [T, T] (0 or -inf) -> output "hidden_out" [N, T, d].
+// Decoder block `layer` alone, for layer-by-layer (streaming) work: inputs `input` [N, T, d],
+// "cos" and "sin" [T, head_dim], "mask" [T, T] (0 or -inf) -> output `output` [N, T, d].
 ir::Graph llama_block_graph(const LlamaConfig& c, int64_t layer, const WeightSource& weights,
-                            const ActivationRounding& rounding = {});
+                            const ActivationRounding& rounding = {}, const std::string& input = "hidden",
+                            const std::string& output = "hidden_out");
+// The embedding lookup alone: "input_ids" int64 [N, T] -> `output` [N, T, d].
+ir::Graph llama_embedding_graph(const LlamaConfig& c, const WeightSource& weights, const std::string& output);
+// The final RMSNorm and the head alone: `input` [N, T, d] -> "logits" [N, T, vocab].
+ir::Graph llama_head_graph(const LlamaConfig& c, const WeightSource& weights, const ActivationRounding& rounding,
+                           const std::string& input);
 
 // Rotary tables for positions 0..T-1: cos and sin, each [T, head_dim] float (HF's cat(freqs, freqs)).
 std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaConfig& c, int64_t T);

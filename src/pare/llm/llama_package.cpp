@@ -110,6 +110,10 @@ LlamaModel load_llama_package(const std::string& path) {
     if (p->quantized.count(name)) return io::read_quantized_entry(p->quantized.at(name), p->reader, name).dequantize();
     return {};
   };
+  m.quantized = [p](const std::string& name) -> std::optional<formats::QuantizedWeight> {
+    if (!p->quantized.count(name)) return std::nullopt;
+    return io::read_quantized_entry(p->quantized.at(name), p->reader, name);
+  };
   m.release = [p](const std::string& name) {
     std::vector<nlohmann::json> blobs;
     if (p->floats.count(name)) blobs.push_back(p->floats.at(name).at("data"));

@@ -1,9 +1,9 @@
-// Weight quantization of a Llama, streamed: the model is read one unit at a time (the embeddings, each
-// decoder block, the final norm and head) from its memory-mapped weights, quantized, written to a work
-// folder OUT.partial/ and released, so peak memory is about one block's weights whatever the model's size.
-// Each finished unit is kept on disk (unit-NNNN.bin, then unit-NNNN.json as the mark that it is complete):
-// an interrupted run started again with the same settings resumes after the last finished unit. The
-// package (llama_package.h) is assembled from the units at the end, and the work folder removed.
+// Weight quantization of a Llama through the one quantization pipeline (quant/quantize_blocks.h), with the
+// blocks streamed from the model's memory-mapped weights (llama_blocks.h): the embeddings, each decoder block,
+// the final norm and head are quantized, written to a work folder OUT.partial/ and released, so peak memory
+// is about one block's weights whatever the model's size. Finished units stay on disk (io/unit_folder.h): an
+// interrupted run started again with the same settings resumes after the last finished unit. The package
+// (llama_package.h) is assembled from the units at the end, and the work folder removed.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +18,7 @@
 namespace pare::llm {
 
 struct LlamaQuantizeOptions {
-  quant::Recipe recipe;  // method rtn, weights only (abits 0); rules and exclusions match Hugging Face names
+  quant::Recipe recipe;  // weights only (abits 0); rules and exclusions match Hugging Face names
   std::string out;       // FILE.pare
   std::vector<std::string> protected_inputs;
   std::optional<std::string> tokenizer;  // tokenizer.model bytes to store in the package
@@ -28,21 +28,10 @@ struct LlamaQuantizeOptions {
   int64_t stop_after_units = -1;  // tests: throw after this many units were written by this run
 };
 
-struct LlamaQuantizedWeight {
-  std::string name;
-  bool quantized = false;
-  std::string grid;         // "int4 symmetric"; "float16"/"float32" for float tensors
-  std::string granularity;  // "group:128"; "-" for float tensors
-  int64_t numel = 0;
-  double bits_per_weight = 0;  // storage, scales and zero points included
-  double relative_error = 0;   // ||W - Q(W)||^2 / ||W||^2
-  std::string note;
-  int wbits = 0;           // bits of the grid (quantized weights)
-  double cost_factor = 1;  // REx: 1 + sum of the expanded row fractions (quant::QuantizedTensor::cost_factor)
-};
-
 struct LlamaQuantizeResult {
-  std::vector<LlamaQuantizedWeight> weights;  // in config order
+  // One row per tensor, in config order: quant::QuantizedLayer::to_json for the quantized ones; tensors kept
+  // in float have "quantized": false, "grid" "float16" or "float32" and their bits per weight.
+  nlohmann::json weights = nlohmann::json::array();
   int64_t units = 0, resumed_units = 0;
   int64_t params = 0, quantized_params = 0, file_bytes = 0;
   double quantized_bits_per_weight = 0;  // over the quantized (linear) weights alone
@@ -54,8 +43,8 @@ struct LlamaQuantizeResult {
   nlohmann::json to_json() const;
 };
 
-// Errors before any work: a recipe that is not weights-only RTN, a pattern matching no weight, a work
-// folder left by a run with other settings.
+// Errors before any work: a method that does not apply to Llamas, activation bits, a pattern matching no
+// weight, a work folder left by a run with other settings.
 LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptions& o);
 
 // The weights quantize_llama quantizes under `recipe`, as quantizable layers named by their Hugging Face

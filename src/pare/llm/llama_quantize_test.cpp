@@ -7,12 +7,16 @@
 #include <sstream>
 
 #include "pare/error.h"
+#include "pare/formats/ggml_blocks.h"
+#include "pare/formats/quantized_tensor.h"
+#include "pare/io/gguf.h"
+#include "pare/llm/gguf_llama.h"
 #include "pare/llm/llama_package.h"
 #include "pare/llm/llama_quantize.h"
 #include "pare/llm/model_loader.h"
 #include "pare/llm/model_size.h"
 #include "pare/llm/perplexity.h"
-#include "pare/quant/quantized_tensor.h"
+#include "pare/quant/quantize_weight.h"
 
 namespace pare::llm {
 namespace {
@@ -36,6 +40,16 @@ std::string write_model(const Folder& f) {
   for (const auto& t : llama_tensors(c)) weights.emplace_back(t.name, w(t.name));
   save_llama_folder(f / "model", c, weights, at::kHalf);
   return f / "model";
+}
+
+// A vocabulary of `n` pieces, for GGUF files (their tokenizer keys).
+Vocab random_vocab(int64_t n) {
+  Vocab v;
+  for (int64_t i = 0; i < n; ++i) v.pieces.push_back({"p" + std::to_string(i), 0.0f, PieceType::Normal});
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.unk_id = 0;
+  return v;
 }
 
 quant::Recipe w4g32() {
@@ -148,7 +162,7 @@ TEST(LlamaQuantize, RefusesWhatItCannotDo) {
   EXPECT_THROW(quantize_llama(src, o), Error);
   o.recipe = w4g32();
   o.recipe.method = "rex";
-  o.recipe.ensemble = 2;  // RMSNorm does not split over members
+  o.recipe.options = {{"order", 2}, {"sparsity", 0.5}, {"ensemble", 2}, {"pipe_split", "first"}};  // RMSNorm: no PIPE
   EXPECT_THROW(quantize_llama(src, o), Error);
   o.recipe = w4g32();
   o.recipe.exclude = {"model\\.layers\\.9\\..*"};  // no such layer
@@ -166,6 +180,49 @@ TEST(LlamaQuantize, RefusesWhatItCannotDo) {
     EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(o.out));
+}
+
+// A W4 group:32 (W8 group:32) package exported to Q4_0 (Q8_0) keeps its codes: the GGUF holds the package's
+// codes and scales, so llama.cpp sees exactly the weights pare evaluated, with no second rounding.
+TEST(LlamaQuantize, GgufExportKeepsThePackagesCodes) {
+  Folder f("pare_llama_quantize_test5");
+  const LlamaModel src = load_llama(write_model(f));
+  const Vocab vocab = random_vocab(src.config.vocab_size);
+  for (auto [bits, type] :
+       {std::pair<int, formats::GgmlType>{4, formats::GgmlType::Q4_0}, {8, formats::GgmlType::Q8_0}}) {
+    LlamaQuantizeOptions o;
+    o.recipe = w4g32();
+    o.recipe.wbits = bits;
+    o.out = f / ("q" + std::to_string(bits) + ".pare");
+    quantize_llama(src, o);
+    const LlamaModel q = load_llama(o.out);
+    const GgufExport r = export_llama_gguf(q, vocab, type, f / "q.gguf", "test");
+    EXPECT_EQ(r.kept_codes, 7 * src.config.num_layers);
+    EXPECT_TRUE(r.rounded.empty());
+    const io::GgufFile g = io::GgufFile::open(f / "q.gguf");
+    for (const auto& t : llama_tensors(src.config)) {
+      if (t.name.find("_proj.weight") == std::string::npos) continue;
+      const std::string name = gguf_tensor_name(t.name);
+      const io::GgufBytes raw = g.raw(name);
+      const formats::QuantizedTensor held = formats::from_ggml_blocks(raw.data, t.shape[0], t.shape[1], type);
+      formats::QuantizedTensor stored = q.quantized(t.name)->main;
+      const int64_t heads = t.name.find("q_proj") != std::string::npos   ? src.config.num_heads
+                            : t.name.find("k_proj") != std::string::npos ? src.config.num_kv_heads
+                                                                         : 0;
+      if (heads > 0) {
+        stored.codes = hf_to_gguf_rows(stored.codes, heads);
+        stored.scales = hf_to_gguf_rows(stored.scales, heads);
+      }
+      EXPECT_TRUE(at::equal(held.codes, stored.codes)) << name;
+      EXPECT_TRUE(at::equal(held.scales, stored.scales)) << name;
+    }
+    // Read back, the GGUF model's weights are the package's, value for value.
+    const LlamaModel back = load_llama(f / "q.gguf");
+    for (const auto& t : llama_tensors(src.config)) {
+      if (t.name.find("_proj.weight") == std::string::npos) continue;
+      EXPECT_TRUE(at::equal(back.weights(t.name), q.weights(t.name).to(at::kFloat))) << t.name;
+    }
+  }
 }
 
 TEST(LlamaQuantize, RulesAndExclusionsUseHuggingFaceNames) {

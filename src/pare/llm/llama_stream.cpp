@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "pare/blocks/block_driver.h"
 #include "pare/error.h"
-#include "pare/exec/executor.h"
 #include "pare/ir/graph.h"
+#include "pare/llm/llama_blocks.h"
+#include "pare/llm/perplexity.h"
 
 namespace pare::llm {
 
@@ -31,48 +33,35 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
 
 at::Tensor stream_hidden(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& o) {
   const LlamaConfig& c = m.config;
-  if (ids.dim() != 2 || ids.scalar_type() != at::kLong)
-    throw Error("token windows must be int64 [N, T]").got(ir::shape_string(ids.sizes()));
-  const int64_t N = ids.size(0), T = ids.size(1);
-  if (T > c.max_position_embeddings)
-    throw Error(fmt::format("context {} exceeds the model's max_position_embeddings {}", T, c.max_position_embeddings))
-        .file(m.source)
-        .hint("use a smaller --ctx");
-  if (N == 0) return at::empty({0, T, c.hidden_size}, at::kFloat);
-  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-  if (lo < 0 || hi >= c.vocab_size)
-    throw Error("a token id is outside the model's vocabulary")
-        .file(m.source)
-        .expected(fmt::format("ids 0 to {}", c.vocab_size - 1))
-        .got(fmt::format("ids {} to {}", lo, hi))
-        .hint("the tokenizer does not belong to this model");
-  at::NoGradGuard no_grad;
-  const int64_t sb = std::max<int64_t>(1, o.sub_batch);
-  at::Tensor hidden;
-  {
-    at::Tensor embed = fetch(m, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
-    hidden = embed.index_select(0, ids.reshape({-1})).reshape({N, T, c.hidden_size});
-  }
-  if (m.release) m.release("model.embed_tokens.weight");
-  auto [cos, sin] = rope_tables(c, T);
-  at::Tensor mask = causal_mask(T);
-  for (int64_t layer = 0; layer < c.num_layers; ++layer) {
-    // The block's graph holds its float32 weights; it dies at the end of the iteration.
-    ir::Graph block = llama_block_graph(c, layer, m.weights, m.rounding);
-    exec::Executor ex(block);
-    for (int64_t s = 0; s < N; s += sb) {
-      const int64_t n = std::min(sb, N - s);
-      at::Tensor out =
-          ex.run({{"hidden", hidden.narrow(0, s, n)}, {"cos", cos}, {"sin", sin}, {"mask", mask}}, {"hidden_out"})
-              .at("hidden_out");
-      hidden.narrow(0, s, n).copy_(out);
-    }
-    if (m.release)
-      for (const auto& t : llama_tensors(c))
-        if (t.layer == layer) m.release(t.name);
-    if (o.progress) o.progress(layer + 1, c.num_layers);
-  }
+  check_token_windows(m, ids);
+  const int64_t N = ids.size(0), T = ids.size(1), sb = std::max<int64_t>(1, o.sub_batch);
+  at::Tensor hidden = at::empty({N, T, c.hidden_size}, at::kFloat);
+  if (N == 0) return hidden;
+  // The embeddings and every decoder block through the block driver, `sb` windows per run; each block's
+  // graph holds its float32 weights only while it runs.
+  const LlamaBlocks source(m, /*with_head=*/false);
+  blocks::DriveOptions d;
+  d.streams = blocks::Streams::Float;
+  for (int64_t s = 0; s < N; s += sb) d.batches.push_back({{"input_ids", ids.narrow(0, s, std::min(sb, N - s))}});
+  const std::string last = LlamaBlocks::hidden_value(c.num_layers);
+  d.collect = [&](int64_t batch, blocks::Values&& out) {
+    const at::Tensor& h = out.at(last);
+    hidden.narrow(0, batch * sb, h.size(0)).copy_(h);
+  };
+  // Progress counts decoder blocks: the embedding lookup is block 0 of the source.
+  if (o.progress)
+    d.progress = [&](int64_t done, int64_t) {
+      if (done > 1) o.progress(done - 1, c.num_layers);
+    };
+  blocks::drive(source, std::move(d));
   return hidden;
+}
+
+StreamOptions progress_over(const StreamOptions& o, int64_t total) {
+  StreamOptions inner = o;
+  inner.progress = nullptr;
+  if (o.progress) inner.progress = [p = o.progress, total](int64_t done, int64_t) { p(done, total); };
+  return inner;
 }
 
 at::Tensor LlamaHead::logits(const at::Tensor& hidden) const {
@@ -105,18 +94,11 @@ LlamaHead llama_head(const at::Tensor& norm_weight, const at::Tensor& head_weigh
 void stream_logits(const LlamaModel& m, const at::Tensor& ids, const StreamOptions& o,
                    const std::function<void(int64_t, const at::Tensor&)>& consume) {
   const int64_t total = m.config.num_layers + 1;
-  StreamOptions inner = o;
-  inner.progress = nullptr;
-  if (o.progress) inner.progress = [&](int64_t done, int64_t) { o.progress(done, total); };
-  at::Tensor hidden = stream_hidden(m, ids, inner);
-  const int64_t N = hidden.size(0);
-  if (N == 0) return;
+  at::Tensor hidden = stream_hidden(m, ids, progress_over(o, total));
+  if (hidden.size(0) == 0) return;
   const LlamaHead head = llama_head(m);
-  const int64_t sb = std::max<int64_t>(1, o.sub_batch);
-  for (int64_t s = 0; s < N; s += sb) {
-    const int64_t n = std::min(sb, N - s);
-    consume(s, head.logits(hidden.narrow(0, s, n)));
-  }
+  for_each_sub_batch(hidden.size(0), o.sub_batch,
+                     [&](int64_t s, int64_t n) { consume(s, head.logits(hidden.narrow(0, s, n))); });
   if (o.progress) o.progress(total, total);
 }
 

@@ -6,8 +6,10 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "pare/formats/quantized_weight.h"
 #include "pare/llm/llama_config.h"
 #include "pare/llm/llama_graph.h"
 
@@ -27,6 +29,9 @@ struct LlamaModel {
   std::function<void(const std::string& hf_name)> release;
   // Optional: activation rounding before each projection and the head (llama_graph.h); none by default.
   ActivationRounding rounding;
+  // Optional: a weight's quantized form when the model stores one (a .pare package), so that exporters keep
+  // its codes instead of rounding the dequantized values again; nullopt for a weight stored in float.
+  std::function<std::optional<formats::QuantizedWeight>(const std::string& hf_name)> quantized;
 };
 
 // The weights of a graph built by llama_graph (e.g. trained or fake-quantized), as a WeightSource.
@@ -37,6 +42,10 @@ struct StreamOptions {
   // Called after each layer (and, in stream_logits, once for the head) with (steps done, steps total).
   std::function<void(int64_t, int64_t)> progress;
 };
+
+// `o` with its progress reported as (done, total) of a longer job whose first steps are the blocks: what a
+// consumer that adds steps after stream_hidden (the head, a comparison) hands to it.
+StreamOptions progress_over(const StreamOptions& o, int64_t total);
 
 // Runs `ids` [N, T] (int64) through the embedding and every decoder block, one block at a time over all
 // windows, and returns the hidden states after the last block, before the final norm: [N, T, d] float32.

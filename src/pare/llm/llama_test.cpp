@@ -84,7 +84,7 @@ TEST(LlamaGraph, GraphAndStreamAgree) {
     at::Tensor ids = random_ids(c, 3, 20, 1);
     at::Tensor whole = ex.run({ids})[0];
     ASSERT_EQ(whole.sizes().vec(), (std::vector<int64_t>{3, 20, c.vocab_size}));
-    LlamaModel m{c, w, "test", "graph", {}, {}};
+    LlamaModel m{c, w, "test", "graph", {}, {}, {}};
     StreamOptions so;
     so.sub_batch = 2;
     at::Tensor streamed = at::empty_like(whole);
@@ -141,7 +141,7 @@ TEST(Perplexity, MatchesCrossEntropyOfTheGraph) {
   at::Tensor ids = random_ids(c, 1, 100, 4);
   std::vector<int32_t> text(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + 100);
   PplWindows win = make_windows(text, 32, PplProtocol::Windows, c.bos_token_id);
-  PplResult r = perplexity(LlamaModel{c, w, "test", "graph", {}, {}}, win);
+  PplResult r = perplexity(LlamaModel{c, w, "test", "graph", {}, {}, {}}, win);
   ir::Graph g = llama_graph(c, w);
   exec::Executor ex(g);
   at::Tensor logits = ex.run({win.inputs})[0].narrow(1, 0, 31).reshape({-1, c.vocab_size});
@@ -168,7 +168,7 @@ TEST(LlamaGguf, F32ExportReadsBackExactly) {
   Vocab v;
   for (int i = 0; i < c.vocab_size; ++i) v.pieces.push_back({"t" + std::to_string(i), -float(i), PieceType::Normal});
   const std::string path = (std::filesystem::temp_directory_path() / "pare_llama_test.gguf").string();
-  export_llama_gguf(LlamaModel{c, w, "test", "graph", {}, {}}, v, io::GgmlType::F32, path, "test");
+  export_llama_gguf(LlamaModel{c, w, "test", "graph", {}, {}, {}}, v, formats::GgmlType::F32, path, "test");
   LlamaModel back = load_llama_gguf(path);
   EXPECT_EQ(back.config.to_json().dump(), [&] {
     LlamaConfig e = c;

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "pare/error.h"
 #include "pare/io/gguf.h"
@@ -53,6 +55,15 @@ data::TextSpec text_argument(const std::string& arg) {
   s.arg = arg;
   s.text = arg;
   return s;
+}
+
+std::optional<std::string> folder_tokenizer_bytes(const std::string& model) {
+  const std::filesystem::path tok = std::filesystem::path(model) / "tokenizer.model";
+  if (!std::filesystem::is_directory(model) || !std::filesystem::exists(tok)) return std::nullopt;
+  std::ifstream in(tok, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
 }
 
 }  // namespace pare::llm

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <tuple>
 
 #include "pare/error.h"
 
@@ -51,6 +53,28 @@ PplWindows make_windows(const std::vector<int32_t>& text, int64_t ctx, PplProtoc
   return w;
 }
 
+ScoredPositions scored_positions(const PplWindows& w, int64_t first, int64_t n) {
+  const at::Tensor t = w.targets.narrow(0, first, n).reshape({-1});
+  const at::Tensor index = (t >= 0).nonzero().squeeze(1);
+  return {index, t.index_select(0, index)};
+}
+
+void for_each_sub_batch(int64_t windows, int64_t sub_batch, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t sb = std::max<int64_t>(1, sub_batch);
+  for (int64_t s = 0; s < windows; s += sb) fn(s, std::min(sb, windows - s));
+}
+
+std::pair<double, double> mean_stderr(double sum, double sum_sq, int64_t n) {
+  if (n == 0) return {0, 0};
+  const double mean = sum / n;
+  const double var = n > 1 ? std::max(0.0, (sum_sq / n - mean * mean) * n / (n - 1)) : 0;
+  return {mean, std::sqrt(var / n)};
+}
+
+double tokens_per_second(const PplWindows& w, double seconds) {
+  return seconds > 0 ? static_cast<double>(w.inputs.numel()) / seconds : 0;
+}
+
 nlohmann::json PplResult::to_json() const {
   return {{"protocol", protocol_name(protocol)},
           {"ctx", ctx},
@@ -71,11 +95,10 @@ struct NllSums {
 
   // logits [n, T, vocab] of windows first..first+n-1.
   void add(const PplWindows& w, int64_t first, const at::Tensor& logits) {
-    at::Tensor t = w.targets.narrow(0, first, logits.size(0)).reshape({-1});
-    at::Tensor keep = (t >= 0).nonzero().squeeze(1);
-    if (keep.numel() == 0) return;
-    at::Tensor lp = at::log_softmax(logits.reshape({-1, logits.size(-1)}).index_select(0, keep), -1);
-    at::Tensor nll = -lp.gather(1, t.index_select(0, keep).unsqueeze(1)).squeeze(1).to(at::kDouble);
+    const ScoredPositions p = scored_positions(w, first, logits.size(0));
+    if (p.index.numel() == 0) return;
+    at::Tensor lp = at::log_softmax(logits.reshape({-1, logits.size(-1)}).index_select(0, p.index), -1);
+    at::Tensor nll = -lp.gather(1, p.targets.unsqueeze(1)).squeeze(1).to(at::kDouble);
     sum += nll.sum().item<double>();
     sum_sq += (nll * nll).sum().item<double>();
     count += nll.numel();
@@ -87,12 +110,10 @@ struct NllSums {
     r.ctx = w.inputs.size(1);
     r.windows = w.inputs.size(0);
     r.scored = count;
-    r.nll = count ? sum / count : 0;
-    const double var = count > 1 ? std::max(0.0, (sum_sq / count - r.nll * r.nll) * count / (count - 1)) : 0;
-    r.nll_stderr = count ? std::sqrt(var / count) : 0;
+    std::tie(r.nll, r.nll_stderr) = mean_stderr(sum, sum_sq, count);
     r.perplexity = std::exp(r.nll);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.tokens_per_second = r.seconds > 0 ? r.windows * r.ctx / r.seconds : 0;
+    r.tokens_per_second = tokens_per_second(w, r.seconds);
     return r;
   }
 };
@@ -111,8 +132,8 @@ PplResult perplexity(const at::Tensor& hidden, const LlamaHead& head, const PplW
   PARE_ASSERT(hidden.dim() == 3 && hidden.size(0) == w.inputs.size(0) && hidden.size(1) == w.inputs.size(1),
               "perplexity: hidden states are not over these windows");
   NllSums sums;
-  const int64_t N = hidden.size(0), sb = std::max<int64_t>(1, sub_batch);
-  for (int64_t s = 0; s < N; s += sb) sums.add(w, s, head.logits(hidden.narrow(0, s, std::min(sb, N - s))));
+  for_each_sub_batch(hidden.size(0), sub_batch,
+                     [&](int64_t s, int64_t n) { sums.add(w, s, head.logits(hidden.narrow(0, s, n))); });
   return sums.result(w, t0);
 }
 

@@ -13,8 +13,10 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pare/llm/llama_stream.h"
@@ -46,6 +48,22 @@ struct PplResult {
   double tokens_per_second = 0;  // tokens run through the model (windows x ctx) per second
   nlohmann::json to_json() const;
 };
+
+// --- What every consumer of windows shares (perplexity, KL divergence, stored references) ------------------
+
+// The positions of windows first..first+n-1 that the protocol scores: flat indices into those windows' n*T
+// positions, and the tokens they predict.
+struct ScoredPositions {
+  at::Tensor index;    // int64 [k]
+  at::Tensor targets;  // int64 [k]
+};
+ScoredPositions scored_positions(const PplWindows& w, int64_t first, int64_t n);
+// Calls fn(first, n) for each run of up to `sub_batch` windows of `windows`, in order.
+void for_each_sub_batch(int64_t windows, int64_t sub_batch, const std::function<void(int64_t, int64_t)>& fn);
+// Mean and its standard error (sample variance / n) from running sums over n values.
+std::pair<double, double> mean_stderr(double sum, double sum_sq, int64_t n);
+// Tokens run through the model (windows x ctx) per second.
+double tokens_per_second(const PplWindows& w, double seconds);
 
 PplResult perplexity(const LlamaModel& m, const PplWindows& w, const StreamOptions& options = {});
 // The same from hidden states stream_hidden already computed over w.inputs, and the model's head (the

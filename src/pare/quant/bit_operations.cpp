@@ -45,7 +45,7 @@ BitOperations bit_operations(const std::vector<QuantizedLayer>& layers, const st
       b.macs += m;
       b.int8_bops += m * 8 * abits;
     }
-    b.bops += l.plan.quantize ? m * l.weight.grid.bits * abits * l.weight.cost_factor() : m * 32 * abits;
+    b.bops += l.plan.quantize ? m * l.weight.main.grid.bits * abits * l.weight.cost_factor() : m * 32 * abits;
   }
   return b;
 }

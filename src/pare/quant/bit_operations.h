@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pare/ir/graph.h"
-#include "pare/quant/weight_pass.h"
+#include "pare/quant/passes/weight_pass.h"
 
 namespace pare::quant {
 

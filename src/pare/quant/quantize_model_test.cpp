@@ -7,8 +7,8 @@
 #include "pare/exec/executor.h"
 #include "pare/ir/graph_builder.h"
 #include "pare/ir/zoo/zoo.h"
-#include "pare/quant/observer.h"
-#include "pare/quant/qdq_export.h"
+#include "pare/quant/export/qdq_export.h"
+#include "pare/quant/observers/observer.h"
 #include "pare/quant/quantize_model.h"
 
 namespace pare::quant {

@@ -1,5 +1,5 @@
 // Seeded synthetic weights for the quantizer tests: the bell-shaped distributions the method pages
-// (../shared/methods/power-quant.md, ternary.md) state their expected values on.
+// (docs/methods/powerquant.md, ternary.md) state their expected values on.
 #pragma once
 #include <ATen/ATen.h>
 

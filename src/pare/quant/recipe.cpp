@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <regex>
-#include <set>
 
 #include "pare/error.h"
 #include "pare/io/json_file.h"
-#include "pare/quant/observer.h"
+#include "pare/quant/method_registry.h"
+#include "pare/quant/observers/observer.h"
 
 namespace pare::quant {
 
@@ -40,72 +40,9 @@ bool matches(const std::regex& re, const QuantizableLayer& l) {
   return std::regex_match(l.node, re) || std::regex_match(l.weight, re);
 }
 
-// The method and its own options: each option only with the method that reads it, so that a flag that
-// would be silently ignored is an error instead.
-void check_method(const Recipe& r, const nlohmann::json& j, const std::string& where) {
-  const auto& methods = quantization_methods();
-  if (std::find(methods.begin(), methods.end(), r.method) == methods.end())
-    throw located("unknown quantization method '" + r.method + "'", where).expected(quantization_method_list());
-  const bool rex = r.method == "rex";
-  if (j.contains("order") && r.order < 1)
-    throw located("expansion order K must be at least 1", where)
-        .got(std::to_string(r.order))
-        .hint("--order 1 is plain rounding; 2..4 add residual terms");
-  if (r.order > 8) throw located("expansion order K above 8", where).got(std::to_string(r.order)).expected("1 to 8");
-  if (!(r.sparsity > 0 && r.sparsity <= 1))
-    throw located("expansion sparsity must be in (0, 1]", where)
-        .got(fmt::format("{}", r.sparsity))
-        .hint("it is the fraction of output rows expanded from order 2 on: 0.25, 0.5 or 1");
-  if (r.ensemble < 1) throw located("ensemble size must be at least 1", where).got(std::to_string(r.ensemble));
-  if (r.pipe_split != "first" && r.pipe_split != "first-expanded")
-    throw located("unknown pipe_split '" + r.pipe_split + "'", where).expected("first or first-expanded");
-  if (r.exponent != "layer" && r.exponent != "global")
-    throw located("unknown exponent scope '" + r.exponent + "'", where).expected("layer or global");
-  for (const char* key : {"order", "sparsity", "ensemble", "pipe_split"})
-    if (j.contains(key) && !rex)
-      throw located(std::string("'") + key + "' is an option of --method rex", where)
-          .got("method " + r.method)
-          .hint("leave it out, or pass --method rex");
-  if (j.contains("exponent") && r.method != "powerquant")
-    throw located("'exponent' is an option of --method powerquant", where).got("method " + r.method);
-  if (r.ensemble > 1 && r.expansion_order() < r.ensemble)
-    throw located("a PIPE ensemble of M members needs at least M expansion orders", where)
-        .got(fmt::format("--ensemble {} with --order {}", r.ensemble, r.expansion_order()))
-        .hint(fmt::format("pass --order {} or more", r.ensemble));
-  if (is_ternary_method(r.method)) {
-    if (r.wbits != 2)
-      throw located("method " + r.method + " quantizes weights to ternary values", where)
-          .got(fmt::format("--wbits {}", r.wbits))
-          .hint("pass --wbits 2 (ternary)");
-    if (r.abits == 1)
-      throw located("ternary weights need activations of at least 2 bits", where)
-          .got("--abits 1")
-          .hint("pass --abits 8 (or 4), or --abits 0 for float activations");
-  }
-}
-
-}  // namespace
-
-const std::vector<std::string>& quantization_methods() {
-  static const std::vector<std::string> m{"rtn", "dfq", "rex", "powerquant", "tquant", "mquant", "ternary-rtn"};
-  return m;
-}
-
-std::string quantization_method_list() {
-  std::string list;
-  for (const auto& m : quantization_methods()) list += (list.empty() ? "" : ", ") + m;
-  return list;
-}
-
-bool is_data_free(const std::string& method) { return method != "rtn"; }
-
-bool is_ternary_method(const std::string& method) {
-  return method == "tquant" || method == "mquant" || method == "ternary-rtn";
-}
-
-Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw located("a recipe must be a JSON object", where);
-  static const std::set<std::string> keys{"method",
+// The keys every recipe may hold, whatever its method.
+const std::vector<std::string>& common_keys() {
+  static const std::vector<std::string> k{"method",
                                           "wbits",
                                           "abits",
                                           "granularity",
@@ -116,22 +53,52 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
                                           "first_last",
                                           "embeddings",
                                           "exclude",
-                                          "layers",
-                                          "order",
-                                          "sparsity",
-                                          "ensemble",
-                                          "pipe_split",
-                                          "exponent"};
+                                          "layers"};
+  return k;
+}
+
+// The method's own options from `j`: each only with the method that reads it, so that a flag that would be
+// silently ignored is an error instead; every option of the method is set (defaults for those not given).
+nlohmann::json method_options(const Method& m, const nlohmann::json& j, const MethodRegistry& methods,
+                              const std::string& where) {
+  const auto& common = common_keys();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (std::find(common.begin(), common.end(), it.key()) != common.end() || m.option(it.key())) continue;
+    const std::string owners = methods.owners(it.key());
+    if (!owners.empty())
+      throw located("'" + it.key() + "' is an option of --method " + owners, where)
+          .got("method " + m.name)
+          .hint("leave it out, or pass --method " + owners);
+    std::string keys;
+    for (const auto& k : common) keys += (keys.empty() ? "" : ", ") + k;
+    for (const auto& o : methods.all_options()) keys += ", " + o.name;
+    throw located("unknown recipe key '" + it.key() + "'", where).expected(keys);
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& o : m.options) out[o.name] = o.checked(j.contains(o.name) ? j.at(o.name) : o.default_value, where);
+  return out;
+}
+
+}  // namespace
+
+const Method& Recipe::entry() const { return method_entry ? *method_entry : builtin_methods().at(method); }
+
+nlohmann::json Recipe::option(const std::string& name) const {
+  if (options.contains(name)) return options.at(name);
+  const MethodOption* o = entry().option(name);
+  PARE_ASSERT(o != nullptr, "a method read an option it does not declare");
+  return o->default_value;
+}
+
+bool Recipe::data_free() const { return entry().data == DataNeed::None; }
+
+Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, const MethodRegistry& methods) {
+  if (!j.is_object()) throw located("a recipe must be a JSON object", where);
   Recipe r;
   try {
-    for (auto it = j.begin(); it != j.end(); ++it)
-      if (!keys.count(it.key()))
-        throw located("unknown recipe key '" + it.key() + "'", where)
-            .expected(
-                "method, wbits, abits, granularity, weight_grid, weight_scale, activation_observer, "
-                "activation_granularity, first_last, embeddings, exclude, layers, order, sparsity, ensemble, "
-                "pipe_split, exponent");
     r.method = j.value("method", r.method);
+    r.method_entry = &methods.at(r.method, where);
+    r.options = method_options(*r.method_entry, j, methods, where);
     r.wbits = j.value("wbits", r.wbits);
     r.abits = j.value("abits", r.abits);
     r.granularity = j.value("granularity", r.granularity);
@@ -144,11 +111,6 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
     r.activation_granularity = j.value("activation_granularity", r.activation_granularity);
     r.first_last = j.value("first_last", r.first_last);
     r.embeddings = j.value("embeddings", r.embeddings);
-    r.order = j.value("order", r.order);
-    r.sparsity = j.value("sparsity", r.sparsity);
-    r.ensemble = j.value("ensemble", r.ensemble);
-    r.pipe_split = j.value("pipe_split", r.pipe_split);
-    r.exponent = j.value("exponent", r.exponent);
     if (j.contains("exclude")) r.exclude = j.at("exclude").get<std::vector<std::string>>();
     if (j.contains("layers")) {
       for (const auto& rule : j.at("layers")) {
@@ -167,7 +129,7 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
   } catch (const nlohmann::json::exception& e) {
     throw located("malformed recipe", where).got(e.what());
   }
-  check_method(r, j, where);
+  if (r.method_entry->check) r.method_entry->check(r, where);
   check_bits(r.wbits, false, "wbits", where);
   check_bits(r.abits, true, "abits", where);
   Granularity::parse(r.granularity);
@@ -192,7 +154,26 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where) {
   return r;
 }
 
-Recipe Recipe::load(const std::string& path) { return from_json(io::read_json_file(path, "recipe"), path); }
+Recipe Recipe::load(const std::string& path, const MethodRegistry& methods) {
+  return from_json(io::read_json_file(path, "recipe"), path, methods);
+}
+
+Recipe Recipe::compose(const nlohmann::json& defaults, const std::string& path, const nlohmann::json& overrides,
+                       const MethodRegistry& methods) {
+  nlohmann::json j = defaults.is_object() ? defaults : nlohmann::json::object();
+  if (!path.empty()) {
+    const nlohmann::json file = io::read_json_file(path, "recipe");
+    if (!file.is_object()) throw located("a recipe must be a JSON object", path);
+    j.update(file);
+  }
+  for (const auto& [key, value] : overrides.items()) {
+    if (key == "exclude" && j.contains("exclude") && j["exclude"].is_array())
+      for (const auto& e : value) j["exclude"].push_back(e);
+    else
+      j[key] = value;
+  }
+  return from_json(j, path, methods);
+}
 
 nlohmann::json Recipe::to_json() const {
   nlohmann::json layers_json = nlohmann::json::array();
@@ -216,13 +197,7 @@ nlohmann::json Recipe::to_json() const {
                    {"exclude", exclude},
                    {"layers", layers_json}};
   // A method's own options only with that method, as from_json requires.
-  if (method == "rex") {
-    j["order"] = expansion_order();
-    j["sparsity"] = sparsity;
-    j["ensemble"] = ensemble;
-    j["pipe_split"] = pipe_split;
-  }
-  if (method == "powerquant") j["exponent"] = exponent;
+  for (const auto& o : entry().options) j[o.name] = option(o.name);
   return j;
 }
 

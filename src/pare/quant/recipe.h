@@ -14,13 +14,10 @@
 //     "embeddings": false,                 // quantize Gather tables too
 //     "exclude": ["head.*"],               // layers kept in float (regex on node or weight name)
 //     "layers": [ {"match": "block0\\..*", "wbits": 8} ],  // later rules win
-//     "order": 2, "sparsity": 0.5,         // rex: expansion order K and fraction of rows expanded from order 2
-//     "ensemble": 1, "pipe_split": "first", // rex: PIPE members M (1: none), variant (pipe_ensemble.h)
-//     "exponent": "layer"                  // powerquant: one exponent per layer, or one "global" exponent
-//   }
+//     "order": 2, "sparsity": 0.5          // the method's own options (here rex's), as its registry entry
+//   }                                      // declares them: only with that method
 //
-// Methods (weight_method.h): rtn, dfq (Nagel et al. 2019), rex, powerquant, tquant, mquant, ternary-rtn. All
-// but rtn are data-free: they receive the graph and this recipe, never a dataset.
+// Methods and their options: method_registry.h (`pare quantize --list-methods`).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,12 +25,15 @@
 #include <vector>
 
 #include "pare/ir/graph.h"
-#include "pare/quant/granularity.h"
-#include "pare/quant/grid.h"
+#include "pare/quant/format_types.h"
 #include "pare/quant/quantizable.h"
 #include "pare/quant/scale_search.h"
 
 namespace pare::quant {
+
+struct Method;
+class MethodRegistry;
+const MethodRegistry& builtin_methods();
 
 struct LayerRule {
   std::string match;  // ECMAScript regex, full match against the node name or the weight name
@@ -54,27 +54,31 @@ struct Recipe {
   bool embeddings = false;
   std::vector<std::string> exclude;
   std::vector<LayerRule> layers;
-  int order = 0;  // 0: the method's default (rex: 2, others: 1)
-  double sparsity = 0.5;
-  int ensemble = 1;
-  std::string pipe_split = "first";
-  std::string exponent = "layer";
+  // The method's own options by recipe key (from_json sets every one the method declares, defaults included).
+  nlohmann::json options = nlohmann::json::object();
+  // The method's registry entry, set by from_json; a recipe built field by field finds `method` among the
+  // built-in methods.
+  const Method* method_entry = nullptr;
 
-  int expansion_order() const { return order > 0 ? order : (method == "rex" ? 2 : 1); }
+  const Method& entry() const;
+  // The value of the method's option `name`: as set, else its declared default. Error for an option the
+  // method does not have.
+  nlohmann::json option(const std::string& name) const;
+  // Whether the method learns from no data at all (its entry's DataNeed::None).
+  bool data_free() const;
 
-  // Parses and checks a recipe; `where` (a file name) prefixes errors. Unknown keys are errors.
-  static Recipe from_json(const nlohmann::json& j, const std::string& where);
-  static Recipe load(const std::string& path);
+  // Parses and checks a recipe against `methods`; `where` (a file name) prefixes errors. Unknown keys, and
+  // options of another method, are errors.
+  static Recipe from_json(const nlohmann::json& j, const std::string& where,
+                          const MethodRegistry& methods = builtin_methods());
+  static Recipe load(const std::string& path, const MethodRegistry& methods = builtin_methods());
+  // The recipe of `defaults`, then the recipe file `path` (when not empty) over them, then `overrides` (e.g.
+  // command-line flags) over both; an "exclude" override adds to the file's exclusions.
+  static Recipe compose(const nlohmann::json& defaults, const std::string& path, const nlohmann::json& overrides,
+                        const MethodRegistry& methods = builtin_methods());
+  // Common keys and the method's options, flat: from_json(to_json()) gives the same recipe.
   nlohmann::json to_json() const;
 };
-
-// One layer's resolved settings.
-// Every method a recipe may name, and which of them never take data (all but rtn, whose activation ranges
-// are calibrated).
-const std::vector<std::string>& quantization_methods();
-std::string quantization_method_list();  // "rtn, dfq, ...": what an unknown-method error expects
-bool is_data_free(const std::string& method);
-bool is_ternary_method(const std::string& method);
 
 struct LayerPlan {
   QuantizableLayer layer;

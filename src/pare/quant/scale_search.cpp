@@ -1,7 +1,7 @@
 #include "pare/quant/scale_search.h"
 
 #include "pare/error.h"
-#include "pare/quant/row_quantizer.h"
+#include "pare/quant/fake_quantize.h"
 
 namespace pare::quant {
 

@@ -1,4 +1,4 @@
-// Scale choice for rows that share one scale (see row_quantizer.h): the clip range a grid maps onto.
+// Scale choice for rows that share one scale (see formats/row_codes.h): the clip range a grid maps onto.
 //   minmax      the full range of each row: nothing is clipped, rounding error grows with outliers
 //   mse         the clip range r * (min, max) with r on a grid of `steps` ratios in [min_ratio, 1] that
 //               minimizes the row's squared reconstruction error (trades clipping for resolution)
@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "pare/quant/grid.h"
+#include "pare/quant/format_types.h"
 
 namespace pare::quant {
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pare/error.h"
-#include "pare/quant/row_quantizer.h"
+#include "pare/quant/fake_quantize.h"
 #include "pare/quant/scale_search.h"
 
 namespace pare::quant {

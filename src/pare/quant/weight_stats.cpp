@@ -1,6 +1,6 @@
 #include "pare/quant/weight_stats.h"
 
-#include "pare/quant/granularity.h"
+#include "pare/quant/format_types.h"
 
 namespace pare::quant {
 

@@ -32,20 +32,8 @@ struct EvalOptions {
   std::function<void(int64_t, int64_t)> progress;
 };
 
-// Throws Error naming the model input when the dataset's samples do not have the model's input shape,
-// or (with `need_labels`) the dataset has no labels.
-void check_samples_fit(const ir::Graph& graph, const data::Dataset& data, bool need_labels = true);
-// Runs one sample to learn the model's class count (the logits' last dimension) and checks every label
-// against it; returns the class count. Cheap: meant to run before any long work.
-int64_t check_labels_fit(exec::Executor& ex, const data::Dataset& data, const std::string& output = "");
-
 // Runs `ex` (inference mode) over `data` in batches. Throws Error if a label is outside the model's
 // class count or the dataset's sample shape does not fit the model input.
 EvalResult evaluate(exec::Executor& ex, const data::Dataset& data, const EvalOptions& options = {});
-
-// Logits [N, C] with labels [N], or [N, T, C] with [N, T] flattened to [N*T, C] and [N*T]. Throws Error
-// naming `output` when the shapes do not pair up that way.
-std::pair<at::Tensor, at::Tensor> flatten_positions(const at::Tensor& logits, const at::Tensor& labels,
-                                                    const std::string& output);
 
 }  // namespace pare::train

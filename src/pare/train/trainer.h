@@ -9,15 +9,15 @@
 
 #include "pare/data/dataset.h"
 #include "pare/ir/graph.h"
+#include "pare/optim/optimizer.h"
 #include "pare/train/augment.h"
-#include "pare/train/optimizer.h"
 
 namespace pare::train {
 
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch_size = 128;
-  OptimizerOptions optimizer;
+  optim::OptimizerOptions optimizer;
   double lr = 0.1;
   double min_lr = 0;
   std::string schedule = "cosine";  // "cosine" | "constant"

@@ -10,12 +10,12 @@
 #include "pare/error.h"
 #include "pare/ir/graph_builder.h"
 #include "pare/ir/zoo/zoo.h"
+#include "pare/optim/lr_schedule.h"
+#include "pare/optim/optimizer.h"
 #include "pare/train/augment.h"
 #include "pare/train/batch_loader.h"
 #include "pare/train/checkpoint.h"
 #include "pare/train/evaluate.h"
-#include "pare/train/lr_schedule.h"
-#include "pare/train/optimizer.h"
 
 namespace pare::train {
 namespace {
@@ -26,7 +26,7 @@ std::string temp_path(const std::string& name) {
 }
 
 TEST(LrSchedule, WarmupThenCosine) {
-  LrSchedule s;
+  optim::LrSchedule s;
   s.base_lr = 0.1;
   s.min_lr = 0.001;
   s.warmup_steps = 10;
@@ -128,17 +128,17 @@ ir::Graph tiny_mlp() {
 
 TEST(Optimizer, DecaysOnlyLinearWeights) {
   ir::Graph g = tiny_mlp();
-  auto params = parameters_for_training(g);
+  auto params = optim::parameters_for_training(g);
   ASSERT_EQ(params.size(), 2u);
   for (const auto& p : params) EXPECT_EQ(p.decay, p.name == "w") << p.name;
   ir::Graph r = ir::zoo::build("resnet8", {});
-  for (const auto& p : parameters_for_training(r))
+  for (const auto& p : optim::parameters_for_training(r))
     EXPECT_EQ(p.decay, p.tensor.dim() >= 2) << p.name;  // conv/linear weights only: no BN, no biases
 }
 
 TEST(Optimizer, SgdNesterovMatchesTheFormula) {
   at::Tensor p = at::tensor({1.0f, -1.0f});
-  Optimizer opt({{"p", p, true}}, {"sgd", 0.9, true, 0.1});
+  optim::Optimizer opt({{"p", p, true}}, {"sgd", 0.9, true, 0.1});
   const at::Tensor g = at::tensor({0.5f, 0.25f});
   at::Tensor buf = at::zeros({2}), ref = p.clone();
   for (int step = 0; step < 3; ++step) {
@@ -153,10 +153,10 @@ TEST(Optimizer, SgdNesterovMatchesTheFormula) {
 
 TEST(Optimizer, AdamWMatchesTheFormula) {
   at::Tensor p = at::tensor({1.0f, -1.0f});
-  OptimizerOptions o;
+  optim::OptimizerOptions o;
   o.kind = "adamw";
   o.weight_decay = 0.05;
-  Optimizer opt({{"p", p, true}}, o);
+  optim::Optimizer opt({{"p", p, true}}, o);
   at::Tensor m = at::zeros({2}), v = at::zeros({2}), ref = p.clone();
   for (int t = 1; t <= 3; ++t) {
     const at::Tensor g = at::tensor({0.5f * t, -0.25f});
@@ -168,12 +168,12 @@ TEST(Optimizer, AdamWMatchesTheFormula) {
     ref = ref - 0.01 * (m / (1 - std::pow(0.9, t))) / ((v / (1 - std::pow(0.999, t))).sqrt() + 1e-8);
   }
   EXPECT_TRUE(at::allclose(p, ref, 1e-6, 1e-7)) << p << ref;
-  EXPECT_THROW(Optimizer({}, {"lion"}), Error);
+  EXPECT_THROW(optim::Optimizer({}, {"lion"}), Error);
 }
 
 TEST(Optimizer, ClipsTheGlobalNorm) {
   at::Tensor a = at::zeros({2}), b = at::zeros({1});
-  Optimizer opt({{"a", a, false}, {"b", b, false}}, {});
+  optim::Optimizer opt({{"a", a, false}, {"b", b, false}}, {});
   a.mutable_grad() = at::tensor({3.0f, 0.0f});
   b.mutable_grad() = at::tensor({4.0f});
   EXPECT_NEAR(opt.clip_grad_norm(1.0), 5.0, 1e-6);

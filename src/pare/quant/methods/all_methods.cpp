@@ -1,0 +1,10 @@
+#include "pare/quant/methods/all_methods.h"
+
+namespace pare::quant {
+
+std::vector<Method> all_methods() {
+  return {rtn_method(),    dfq_method(),    rex_method(),        powerquant_method(),
+          tquant_method(), mquant_method(), ternary_rtn_method()};
+}
+
+}  // namespace pare::quant

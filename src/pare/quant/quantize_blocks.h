@@ -1,0 +1,43 @@
+// The weight stage of the one quantization pipeline, for ONNX graphs and Llamas alike: the block driver visits
+// a model's blocks (blocks/block_driver.h) and each planned weight in a block is quantized by the recipe's
+// method into a QuantizedLayer. Only where the blocks come from differs: the graph's partition
+// (blocks/graph_blocks.h) or a Llama's memory-mapped units (llm/llama_blocks.h).
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "pare/blocks/block_source.h"
+#include "pare/ir/graph.h"
+#include "pare/quant/layer_result.h"
+#include "pare/quant/recipe.h"
+
+namespace pare::quant {
+
+// Quantizes weight `w` (float, as the model stores it) of `plan` with the recipe's method; fills the error
+// measure and kurtosis. `prepared`: the method's prepare result (null without). Errors name the layer's node.
+QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const Recipe& recipe,
+                              const nlohmann::json& prepared = nullptr);
+
+struct BlockWeightsOptions {
+  // The method's prepare result (Method::prepare), when it has one.
+  nlohmann::json prepared;
+  // Blocks already done (a resumed run): not visited. Returns true to skip block k.
+  std::function<bool(int64_t)> skip;
+  // After each block, with its index and its planned layers (in plan order).
+  std::function<void(int64_t block, std::vector<QuantizedLayer>&& layers)> sink;
+  std::function<void(int64_t, int64_t)> progress;  // (blocks done, blocks in all)
+};
+
+// Visits the blocks of `source` in order and quantizes, in each, the planned layers whose weight it holds.
+// A weight that several plans name (a tied table read by two layers) is quantized once per plan.
+void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerPlan>& plans, const Recipe& recipe,
+                     const BlockWeightsOptions& options);
+
+// The graph form: every planned layer of `g` (one block), in plan order; `progress(done, total)` counts layers.
+// Runs the method's prepare hook first.
+std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
+                                             const std::function<void(size_t, size_t)>& progress = {},
+                                             const Recipe& recipe = Recipe{});
+
+}  // namespace pare::quant
