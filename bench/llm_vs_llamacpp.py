@@ -44,11 +44,7 @@ def main():
     pare = pare_tool.binary(a.build_dir)
     perplexity = os.path.join(a.llama_bin, "llama-perplexity")
     work = tempfile.mkdtemp(prefix="pare-vs-llamacpp-")
-    text = os.path.join(work, "text.txt")
-    if a.text.startswith("brown:"):
-        run([pare, "text", "brown", "--split", a.text.split(":", 1)[1], "--out", text])
-    else:
-        text = a.text
+    text = pare_tool.text_file(pare, a.text, work)
     ctx, t = str(a.ctx), str(a.threads)
     files, rows = {}, {}
     for typ in ["f16", "q8_0", "q4_0"]:

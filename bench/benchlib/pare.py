@@ -8,6 +8,7 @@ import time
 
 from . import files
 from .paths import rel
+from .procs import run_or_exit
 
 
 def binary(build_dir):
@@ -66,3 +67,12 @@ def first_error(out):
 def command_string(cmd):
     """`pare ARGS` as a report shows it: absolute paths inside the repository made relative to its root."""
     return "pare " + " ".join(rel(x) if os.path.isabs(x) else x for x in cmd)
+
+
+def text_file(pare, spec, work):
+    """A plain text file for a text spec: brown:SPLIT written by `pare text brown` into `work`, else `spec` itself."""
+    if not spec.startswith("brown:"):
+        return spec
+    path = os.path.join(work, "text.txt")
+    run_or_exit([pare, "text", "brown", "--split", spec.split(":", 1)[1], "--out", path])
+    return path

@@ -4,6 +4,12 @@
 
 namespace pare::blocks {
 
+void BlockSource::set_weight(Block& b, const std::string& name, const at::Tensor& value) const {
+  auto it = b.graph.initializers.find(name);
+  PARE_ASSERT(it != b.graph.initializers.end(), "set_weight: the block does not hold this weight");
+  it->second = value.to(it->second.scalar_type()).reshape(it->second.sizes());
+}
+
 BlockVisit::BlockVisit(const BlockSource& source, int64_t index, int64_t batches)
     : source_(source), index_(index), name_(source.name(index)), batches_(batches) {}
 

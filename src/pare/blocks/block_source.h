@@ -39,6 +39,9 @@ class BlockSource {
   virtual Block build(int64_t k) const = 0;
   // Lets go of block k's weights (memory-mapped pages) once the driver is done with it.
   virtual void release(int64_t /*k*/) const {}
+  // Puts `value` (laid out as weight(name) returns it) into built block `b` in place of weight `name`, in
+  // the layout and dtype the block's graph holds it.
+  virtual void set_weight(Block& b, const std::string& name, const at::Tensor& value) const;
   // The values the first block reads, and side values any block may read (a Llama's rotary tables and
   // mask), for one batch of model inputs.
   virtual Values feed(const Values& model_inputs) const = 0;

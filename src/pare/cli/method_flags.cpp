@@ -27,7 +27,7 @@ std::string list_methods(const quant::MethodRegistry& methods, bool json) {
     static const char* runs[] = {"on each weight", "on each block with its inputs", "on the whole model"};
     const bool optional = m.data == quant::DataNeed::Calibration && !m.data_required;
     out += fmt::format("{:<12} {}\n{:<12} data: {}{}; models: {}; works {}; {}\n", m.name, m.summary, "",
-                       quant::to_string(m.data), optional ? " (optional)" : "", models, runs[static_cast<int>(m.run)],
+                       quant::to_string(m.data), optional ? " (optional)" : "", models, runs[static_cast<int>(m.run())],
                        m.doc);
     for (const auto& o : m.options)
       out += fmt::format("{:<12}   {} {} (default {}): {}\n", "", o.flag(), quant::to_string(o.type),

@@ -21,6 +21,7 @@
 #include "pare/io/onnx_export.h"
 #include "pare/io/onnx_import.h"
 #include "pare/ir/passes/fold_batchnorm.h"
+#include "pare/llm/calibration_text.h"
 #include "pare/llm/llama_package.h"
 #include "pare/llm/llama_quantize.h"
 #include "pare/llm/model_loader.h"
@@ -102,11 +103,32 @@ void print_llm_result(const llm::LlamaQuantizeResult& r, const std::string& out)
   fmt::print("wrote {}\n", out);
 }
 
+// The library options of a Llama quantization from the flags; the calibration text (for a method that learns)
+// through the model's tokenizer, in windows of up to 512 tokens.
+llm::LlamaQuantizeOptions llama_options(const QuantizeArgs& a, const quant::Recipe& recipe, const llm::LlamaModel& m) {
+  llm::LlamaQuantizeOptions o;
+  o.recipe = recipe;
+  o.out = a.out;
+  o.protected_inputs = {a.model};
+  o.metadata = {{"source", a.model}};
+  o.tokenizer = llm::folder_tokenizer_bytes(a.model);
+  if (recipe.entry().block) {
+    if (a.calib.empty())
+      throw Error("method " + recipe.method + " learns from calibration text")
+          .hint("pass --calib brown:train[:TOKENS]");
+    const llm::Tokenizer tok = llm::model_tokenizer(a.model, "", m.config.vocab_size);
+    const int64_t ctx = std::min<int64_t>(512, m.config.max_position_embeddings);
+    o.calibration = llm::calibration_windows(tok, a.calib, ctx, m.config.bos_token_id);
+  }
+  return o;
+}
+
 // `pare quantize LLAMA --wbits 4 --granularity group:128 --out FILE.pare`: streamed block by block,
 // resumable (llm/llama_quantize.h).
 int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
-  if (!a.calib.empty())
-    throw Error("Llama quantization is weights-only and takes no calibration data").hint("leave --calib out");
+  if (!a.calib.empty() && !recipe.entry().block)
+    throw Error("method " + recipe.method + " quantizes a Llama's weights alone and takes no calibration data")
+        .hint("leave --calib out");
   if (!a.eval.empty())
     throw Error("--eval is for classifiers")
         .hint("measure the result with: pare ppl OUT.pare --text brown:heldout --ref " + a.model);
@@ -123,12 +145,7 @@ int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
     throw Error("a quantized Llama is written as a .pare package").file(a.out).expected("a file name ending in .pare");
   io::refuse_overwrite(a.out, {a.model});
   if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
-  llm::LlamaQuantizeOptions o;
-  o.recipe = recipe;
-  o.out = a.out;
-  o.protected_inputs = {a.model};
-  o.metadata = {{"source", a.model}};
-  o.tokenizer = llm::folder_tokenizer_bytes(a.model);
+  llm::LlamaQuantizeOptions o = llama_options(a, recipe, m);
   std::unique_ptr<report::Progress> bar;
   o.progress = [&](int64_t done, int64_t total) {
     if (!bar) {

@@ -180,22 +180,9 @@ nlohmann::json run_json(const TrainArgs& a, const train::TrainOptions& o, const 
   j["model"] = a.model;
   j["data"] = a.data;
   if (has_val) j["val"] = a.val;
-  j["options"] = {{"epochs", o.epochs},
-                  {"batch_size", o.batch_size},
-                  {"optimizer", o.optimizer.kind},
-                  {"lr", o.lr},
-                  {"min_lr", o.min_lr},
-                  {"schedule", o.schedule},
-                  {"warmup_epochs", o.warmup_epochs},
-                  {"momentum", o.optimizer.momentum},
-                  {"nesterov", o.optimizer.nesterov},
-                  {"weight_decay", o.optimizer.weight_decay},
-                  {"label_smoothing", o.label_smoothing},
-                  {"clip_grad_norm", o.clip_grad_norm},
-                  {"augment", o.augment.to_string()},
-                  {"seed", o.seed},
-                  {"ctx", is_llm ? nlohmann::json(a.ctx) : nlohmann::json(nullptr)},
-                  {"threads", at::get_num_threads()}};
+  j["options"] = o.to_json();
+  j["options"]["ctx"] = is_llm ? nlohmann::json(a.ctx) : nlohmann::json(nullptr);
+  j["options"]["threads"] = at::get_num_threads();
   return j;
 }
 

@@ -59,6 +59,10 @@ void LlamaBlocks::release(int64_t k) const {
     for (const auto& name : weights(k)) m_.release(name);
 }
 
+void LlamaBlocks::set_weight(blocks::Block& b, const std::string& name, const at::Tensor& value) const {
+  BlockSource::set_weight(b, name, stored_transposed(name) ? value.t().contiguous() : value);
+}
+
 blocks::Values LlamaBlocks::feed(const blocks::Values& model_inputs) const {
   auto it = model_inputs.find("input_ids");
   PARE_ASSERT(it != model_inputs.end(), "LlamaBlocks::feed: no input_ids");

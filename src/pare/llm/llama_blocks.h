@@ -24,6 +24,8 @@ class LlamaBlocks : public blocks::BlockSource {
   at::Tensor weight(const std::string& name) const override;
   blocks::Block build(int64_t k) const override;
   void release(int64_t k) const override;
+  // `value` in Hugging Face layout; the block's graph holds projections transposed (llama_graph.h).
+  void set_weight(blocks::Block& b, const std::string& name, const at::Tensor& value) const override;
   // {"input_ids": [n, T] int64} -> the ids with the rotary tables and the causal mask for T.
   blocks::Values feed(const blocks::Values& model_inputs) const override;
 

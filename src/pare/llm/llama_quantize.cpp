@@ -185,10 +185,12 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   io::UnitFolder folder(o.out + ".partial", job, source.size(), "quantization");
   LlamaQuantizeResult res;
   res.units = source.size();
-  res.resumed_units = folder.finished();
+  // A method that learns runs every block's data path again, so nothing is resumed for it.
+  res.resumed_units = o.recipe.entry().block ? 0 : folder.finished();
   int64_t finished = res.resumed_units, written = 0;
   if (o.progress) o.progress(finished, res.units);
   quant::BlockWeightsOptions bo;
+  bo.batches = o.calibration;
   bo.skip = [&](int64_t k) { return folder.done(k); };
   struct StopAsked {};  // not an Error: the work folder stays, as after a real interruption
   bo.sink = [&](int64_t k, std::vector<quant::QuantizedLayer>&& layers) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "pare/blocks/block_source.h"
 #include "pare/llm/llama_stream.h"
 #include "pare/quant/recipe.h"
 
@@ -23,6 +24,9 @@ struct LlamaQuantizeOptions {
   std::vector<std::string> protected_inputs;
   std::optional<std::string> tokenizer;  // tokenizer.model bytes to store in the package
   nlohmann::json metadata = nlohmann::json::object();
+  // Calibration windows (calibration_text.h) for a method that learns block by block; unused by the others.
+  // Such a method needs every block's data path, so it starts over instead of resuming a work folder.
+  std::vector<blocks::Values> calibration;
   // (units finished, units in all); called once at the start with the units found finished on disk.
   std::function<void(int64_t, int64_t)> progress;
   int64_t stop_after_units = -1;  // tests: throw after this many units were written by this run

@@ -6,16 +6,20 @@
 #include <fstream>
 #include <sstream>
 
+#include "pare/blocks/block_driver.h"
 #include "pare/error.h"
 #include "pare/formats/ggml_blocks.h"
 #include "pare/formats/quantized_tensor.h"
 #include "pare/io/gguf.h"
 #include "pare/llm/gguf_llama.h"
+#include "pare/llm/llama_blocks.h"
 #include "pare/llm/llama_package.h"
 #include "pare/llm/llama_quantize.h"
 #include "pare/llm/model_loader.h"
 #include "pare/llm/model_size.h"
 #include "pare/llm/perplexity.h"
+#include "pare/quant/method_registry.h"
+#include "pare/quant/methods/rtn.h"
 #include "pare/quant/quantize_weight.h"
 
 namespace pare::llm {
@@ -223,6 +227,46 @@ TEST(LlamaQuantize, GgufExportKeepsThePackagesCodes) {
       EXPECT_TRUE(at::equal(back.weights(t.name), q.weights(t.name).to(at::kFloat))) << t.name;
     }
   }
+}
+
+// A method that learns gets every Llama block (embeddings, decoder layers, head) with calibration windows on
+// its float-prefix and quantized-prefix paths; what it sets is what the package holds.
+TEST(LlamaQuantize, AMethodThatLearnsRunsOnLlamaBlocks) {
+  Folder f("pare_llama_quantize_test6");
+  const LlamaModel src = load_llama(write_model(f));
+  std::vector<std::pair<int64_t, bool>> seen;  // block, quantized-prefix hidden state differs from the float one
+  quant::MethodRegistry reg = quant::builtin_methods();
+  quant::Method m;
+  m.name = "probe";
+  m.data = quant::DataNeed::Calibration;
+  m.data_required = true;
+  m.block = [&seen](quant::BlockJob& job) {
+    blocks::BlockVisit& v = job.visit;
+    const std::string h = LlamaBlocks::hidden_value(v.index() - 1);
+    seen.emplace_back(v.index(), v.index() > 0 && !at::equal(v.float_inputs(0).at(h), v.quantized_inputs(0).at(h)));
+    for (auto& l : job.layers)
+      l.weight = quant::quantize_weight(job.source.weight(l.plan.layer.weight), 0, quant::rtn_options(l.plan),
+                                        l.plan.layer.weight);
+  };
+  reg.add(m);
+  LlamaQuantizeOptions o;
+  o.recipe =
+      quant::Recipe::from_json({{"method", "probe"}, {"wbits", 4}, {"abits", 0}, {"granularity", "group:32"}}, "", reg);
+  o.out = f / "learned.pare";
+  EXPECT_THROW(quantize_llama(src, o), Error);  // no calibration windows
+  at::Tensor ids = at::randint(0, src.config.vocab_size, {4, 16}, at::TensorOptions().dtype(at::kLong));
+  o.calibration = {{{"input_ids", ids.narrow(0, 0, 2)}}, {{"input_ids", ids.narrow(0, 2, 2)}}};
+  quantize_llama(src, o);
+  ASSERT_EQ(static_cast<int64_t>(seen.size()), src.config.num_layers + 2);
+  EXPECT_FALSE(seen[1].second);  // the first decoder layer reads the embeddings, unquantized
+  EXPECT_TRUE(seen[2].second);   // the second reads the first, quantized
+  LlamaQuantizeOptions plain;
+  plain.recipe = w4g32();
+  plain.out = f / "plain.pare";
+  quantize_llama(src, plain);
+  const LlamaModel a = load_llama(o.out), b = load_llama(plain.out);
+  for (const auto& t : llama_tensors(src.config))
+    EXPECT_TRUE(at::equal(a.weights(t.name), b.weights(t.name))) << t.name;
 }
 
 TEST(LlamaQuantize, RulesAndExclusionsUseHuggingFaceNames) {

@@ -19,18 +19,19 @@
 #include <vector>
 
 #include "pare/quant/format_types.h"
+#include "pare/quant/layer_result.h"
 #include "pare/quant/method_option.h"
 #include "pare/quant/recipe.h"
 
 namespace pare::blocks {
+class BlockSource;
 class BlockVisit;
-}
+}  // namespace pare::blocks
 
 namespace pare::quant {
 
 struct ActivationQuant;
 struct ChannelStats;
-struct QuantizedLayer;
 
 // What data a method learns from: none (data-free), unlabeled calibration samples, labelled training data.
 enum class DataNeed { None, Calibration, Labels };
@@ -73,6 +74,17 @@ struct GraphStage {
   std::any state;                   // what after_fold hands on to after_weights (one object for both)
 };
 
+// One block handed to a method that learns (Method::block): the driver's visit (the block's sub-graph, its
+// inputs on the float-prefix and quantized-prefix paths, its float outputs, batch by batch) and the block's
+// planned layers, whose `weight` (and note, fields) the method sets. The pipeline then measures each layer's
+// error and puts the dequantized weights into the block, so that the blocks after it see them.
+struct BlockJob {
+  blocks::BlockVisit& visit;
+  const blocks::BlockSource& source;    // source.weight(name): a layer's float weight as the model stores it
+  std::vector<QuantizedLayer>& layers;  // in plan order; plan, numel and float_bytes set
+  const Recipe& recipe;
+};
+
 struct Method {
   std::string name;     // as --method and the recipe's "method" spell it
   std::string summary;  // one line for --list-methods
@@ -81,7 +93,6 @@ struct Method {
   bool data_required = false;  // with DataNeed::Calibration: refused without it (else used when activations are)
   std::vector<ModelKind> models{ModelKind::Graph, ModelKind::Llama};
   std::vector<GridKind> grids{GridKind::Uniform};
-  MethodRun run = MethodRun::PerWeight;
   std::vector<MethodOption> options;
   // Why it does not apply to a model kind it leaves out of `models` (the hint of the refusal).
   std::map<ModelKind, std::string> refusals;
@@ -99,10 +110,14 @@ struct Method {
       prepare;
   std::function<void(GraphStage&)> after_fold;
   std::function<void(GraphStage&)> after_weights;
-  // Per block with its calibration inputs (learning methods); runs instead of `weight` for the block's layers.
-  std::function<void(blocks::BlockVisit&, std::vector<QuantizedLayer>&, const Recipe&)> block;
+  // Per block with its calibration inputs (methods that learn); runs instead of `weight`, so a method with a
+  // block hook declares DataNeed::Calibration and data_required. `weight` stays its data-free fallback for
+  // layers outside any block (none today) and for tests.
+  std::function<void(BlockJob&)> block;
 
   bool supports(ModelKind k) const;
+  // From its hooks: per block with a block hook, on the whole model with graph hooks, else per weight.
+  MethodRun run() const;
   const MethodOption* option(const std::string& name) const;  // nullptr when it has none by that name
   nlohmann::json to_json() const;                             // the --list-methods --json entry
 };

@@ -9,21 +9,17 @@
 
 namespace pare::quant {
 
-namespace {
-
-Error located(const std::string& what, const std::string& where) {
+Error recipe_error(const std::string& what, const std::string& where) {
   Error e(what);
   if (!where.empty()) e.file(where);
   return e;
 }
 
-std::string choice_list(const std::vector<std::string>& c) {
+std::string or_list(const std::vector<std::string>& items) {
   std::string s;
-  for (size_t i = 0; i < c.size(); ++i) s += (i == 0 ? "" : i + 1 == c.size() ? " or " : ", ") + c[i];
+  for (size_t i = 0; i < items.size(); ++i) s += (i == 0 ? "" : i + 1 == items.size() ? " or " : ", ") + items[i];
   return s;
 }
-
-}  // namespace
 
 std::string to_string(OptionType t) {
   switch (t) {
@@ -80,17 +76,17 @@ nlohmann::json MethodOption::checked(const nlohmann::json& v, const std::string&
                   : type == OptionType::Real ? v.is_number()
                   : type == OptionType::Bool ? v.is_boolean()
                                              : v.is_string();
-  if (!ok) throw located("recipe key '" + name + "' has the wrong type", where).expected(to_string(type)).got(v.dump());
+  if (!ok) throw recipe_error("recipe key '" + name + "' has the wrong type", where).expected(to_string(type)).got(v.dump());
   if (validate) validate(v, where);
   if (type == OptionType::Choice) {
     const std::string s = v.get<std::string>();
     if (std::find(choices.begin(), choices.end(), s) == choices.end())
-      throw located("unknown " + name + " '" + s + "'", where).expected(choice_list(choices));
+      throw recipe_error("unknown " + name + " '" + s + "'", where).expected(or_list(choices));
   }
   if (type == OptionType::Int || type == OptionType::Real) {
     const double x = v.get<double>();
     if ((min && x < *min) || (max && x > *max))
-      throw located(name + " out of range", where)
+      throw recipe_error(name + " out of range", where)
           .expected(fmt::format("{} to {}", min ? fmt::format("{:g}", *min) : "-inf",
                                 max ? fmt::format("{:g}", *max) : "inf"))
           .got(v.dump());

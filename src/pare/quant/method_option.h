@@ -8,7 +8,16 @@
 #include <string>
 #include <vector>
 
+namespace pare {
+class Error;
+}
+
 namespace pare::quant {
+
+// An error about a recipe, naming its file when it came from one (`where` is empty for command-line flags).
+Error recipe_error(const std::string& what, const std::string& where);
+// "a", "a or b", "a, b or c": the alternatives an error lists.
+std::string or_list(const std::vector<std::string>& items);
 
 enum class OptionType { Int, Real, Choice, Bool };
 std::string to_string(OptionType t);  // "int", "real", "choice", "bool"

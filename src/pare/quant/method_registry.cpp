@@ -17,6 +17,12 @@ std::string to_string(MethodRun r) {
   return r == MethodRun::PerWeight ? "weight" : r == MethodRun::PerBlock ? "block" : "model";
 }
 
+MethodRun Method::run() const {
+  if (block) return MethodRun::PerBlock;
+  if (after_fold || after_weights) return MethodRun::WholeModel;
+  return MethodRun::PerWeight;
+}
+
 bool Method::supports(ModelKind k) const { return std::find(models.begin(), models.end(), k) != models.end(); }
 
 const MethodOption* Method::option(const std::string& option_name) const {
@@ -32,7 +38,7 @@ nlohmann::json Method::to_json() const {
                    {"doc", doc},
                    {"data", to_string(data)},
                    {"data_required", data_required},
-                   {"runs", to_string(run)}};
+                   {"runs", to_string(run())}};
   j["models"] = nlohmann::json::array();
   for (ModelKind k : models) j["models"].push_back(to_string(k));
   j["grids"] = nlohmann::json::array();
@@ -43,7 +49,7 @@ nlohmann::json Method::to_json() const {
 }
 
 void MethodRegistry::add(Method m) {
-  PARE_ASSERT(!m.name.empty() && m.weight, "a method needs a name and a weight operator");
+  PARE_ASSERT(!m.name.empty() && (m.weight || m.block), "a method needs a name and a weight operator or block hook");
   if (find(m.name)) throw Error("quantization method '" + m.name + "' is registered twice");
   for (const auto& o : m.options)
     for (const auto& other : methods_)
@@ -85,9 +91,7 @@ std::string MethodRegistry::owners(const std::string& option) const {
   std::vector<std::string> names;
   for (const auto& m : methods_)
     if (m.option(option)) names.push_back(m.name);
-  std::string s;
-  for (size_t i = 0; i < names.size(); ++i) s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
-  return s;
+  return or_list(names);
 }
 
 nlohmann::json MethodRegistry::to_json() const {

@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "pare/blocks/block_driver.h"
 #include "pare/cli/command.h"
 #include "pare/error.h"
 #include "pare/io/json_file.h"
 #include "pare/io/onnx_export.h"
 #include "pare/ir/zoo/zoo.h"
+#include "pare/quant/methods/rtn.h"
 #include "pare/quant/quantize_model.h"
 
 namespace pare::quant {
@@ -42,6 +44,28 @@ Method sign_method() {
   m.grids = {GridKind::Ternary};
   m.options = {real_option("threshold", 0.0, "weights below this share of the row's max |w| become 0", 0, 1)};
   m.weight = sign_weight;
+  return m;
+}
+
+// A toy method that learns: per block, RTN of the block's layers, logging what the block driver handed it
+// ("block index, layers, whether its quantized-prefix inputs differ from its float-prefix ones").
+Method probe_method(std::vector<std::string>* log) {
+  Method m;
+  m.name = "probe";
+  m.summary = "toy: RTN per block, recording the block's two input paths";
+  m.doc = "docs/methods/README.md";
+  m.data = DataNeed::Calibration;
+  m.data_required = true;
+  m.block = [log](BlockJob& job) {
+    blocks::BlockVisit& v = job.visit;
+    bool differ = false;
+    for (int64_t b = 0; b < v.batches(); ++b)
+      for (const auto& [name, t] : v.float_inputs(b)) differ |= !at::equal(t, v.quantized_inputs(b).at(name));
+    log->push_back(std::to_string(v.index()) + " " + std::to_string(job.layers.size()) + " " + std::to_string(differ));
+    for (auto& l : job.layers)
+      l.weight = quantize_weight(job.source.weight(l.plan.layer.weight), l.plan.layer.out_axis, rtn_options(l.plan),
+                                 l.plan.layer.weight);
+  };
   return m;
 }
 
@@ -107,6 +131,39 @@ TEST(MethodRegistry, ANewMethodIsOneEntry) {
     EXPECT_EQ(l.weight.main.grid.kind, GridKind::Ternary);
     EXPECT_LE(l.weight.main.codes.abs().max().item<int>(), 1);
     EXPECT_TRUE(l.to_json().contains("kept")) << l.plan.layer.node;
+  }
+}
+
+// A method with a block hook gets each residual block of the graph with its float-prefix and quantized-prefix
+// inputs (equal for the first block, different after it), and its weights reach the quantized model.
+TEST(MethodRegistry, AMethodThatLearnsGetsEachBlocksInputs) {
+  std::vector<std::string> log;
+  MethodRegistry reg = builtin_methods();
+  reg.add(probe_method(&log));
+  EXPECT_EQ(reg.find("probe")->to_json().at("runs"), "block");
+  ir::zoo::ZooOptions zo;
+  zo.width = 0.5;
+  zo.seed = 4;
+  const ir::Graph g = ir::zoo::build("resnet20", zo);
+  data::Dataset calib;
+  calib.name = "random";
+  calib.inputs = at::rand({12, 1, 28, 28});
+  QuantizeOptions o;
+  o.recipe = Recipe::from_json({{"method", "probe"}, {"wbits", 4}, {"abits", 0}}, "", reg);
+  EXPECT_THROW(quantize_model(g, o), Error);  // it learns: no data, no work
+  o.calib = &calib;
+  o.calibration.batch_size = 5;
+  const QuantizeResult learned = quantize_model(g, o);
+  ASSERT_GE(log.size(), 4u);
+  EXPECT_EQ(log.front().back(), '0');  // the first block: both paths start from the same input
+  EXPECT_EQ(log.back().back(), '1');   // later blocks: the quantized prefix changed their inputs
+  QuantizeOptions rtn;
+  rtn.recipe = Recipe::from_json({{"method", "rtn"}, {"wbits", 4}, {"abits", 0}}, "");
+  const QuantizeResult plain = quantize_model(g, rtn);
+  ASSERT_EQ(learned.layers.size(), plain.layers.size());
+  for (size_t i = 0; i < plain.layers.size(); ++i) {
+    EXPECT_TRUE(at::equal(learned.layers[i].weight.main.codes, plain.layers[i].weight.main.codes)) << i;
+    EXPECT_DOUBLE_EQ(learned.layers[i].relative_error, plain.layers[i].relative_error) << i;
   }
 }
 

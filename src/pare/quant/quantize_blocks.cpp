@@ -10,50 +10,100 @@
 
 namespace pare::quant {
 
-QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const Recipe& recipe,
-                              const nlohmann::json& prepared) {
+namespace {
+
+// A layer of `plan` over float weight `w`, before quantization.
+QuantizedLayer planned_layer(const at::Tensor& w, const LayerPlan& plan) {
   QuantizedLayer l;
   l.plan = plan;
   l.numel = w.numel();
   l.float_bytes = static_cast<double>(w.numel() * w.element_size());
+  return l;
+}
+
+// The error measure and weight statistics of a quantized layer against its float weight `x` (float32).
+void measure(QuantizedLayer& l, const at::Tensor& x) {
+  const double norm = x.pow(2).sum().item<double>();
+  const double err = (l.weight.dequantize() - x).pow(2).sum().item<double>();
+  l.relative_error = norm > 0 ? err / norm : 0.0;
+  l.kurtosis = excess_kurtosis(x);
+}
+
+// A method that learns, on one block: it sets the planned layers' weights from the block's inputs; the
+// dequantized weights then go into the block, for the quantized path of the blocks after it.
+std::vector<QuantizedLayer> learn_block(blocks::BlockVisit& v, const blocks::BlockSource& source,
+                                        const std::vector<const LayerPlan*>& plans, const Recipe& recipe) {
+  std::vector<QuantizedLayer> layers;
+  for (const LayerPlan* p : plans) layers.push_back(planned_layer(source.weight(p->layer.weight), *p));
+  BlockJob job{v, source, layers, recipe};
+  recipe.entry().block(job);
+  for (auto& l : layers) {
+    if (!l.plan.quantize) continue;
+    PARE_ASSERT(l.weight.main.codes.defined(), "a block method left a planned layer unquantized");
+    measure(l, source.weight(l.plan.layer.weight).to(at::kFloat));
+    source.set_weight(v.block(), l.plan.layer.weight, l.weight.dequantize());
+  }
+  return layers;
+}
+
+}  // namespace
+
+QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const Recipe& recipe,
+                              const nlohmann::json& prepared) {
+  QuantizedLayer l = planned_layer(w, plan);
   if (!plan.quantize) return l;
+  const Method& m = recipe.entry();
+  if (!m.weight)
+    throw Error("method " + m.name + " quantizes whole blocks from calibration data, not single weights")
+        .node(plan.layer.node);
   const at::Tensor x = w.to(at::kFloat);
   try {
-    LayerWeight lw = recipe.entry().weight(WeightJob{x, plan, recipe, prepared});
+    LayerWeight lw = m.weight(WeightJob{x, plan, recipe, prepared});
     l.weight = std::move(lw.weight);
     l.note = std::move(lw.note);
     l.fields = std::move(lw.fields);
   } catch (Error& e) {
     throw e.node(plan.layer.node);
   }
-  const double norm = x.pow(2).sum().item<double>();
-  const double err = (l.weight.dequantize() - x).pow(2).sum().item<double>();
-  l.relative_error = norm > 0 ? err / norm : 0.0;
-  l.kurtosis = excess_kurtosis(x);
+  measure(l, x);
   return l;
 }
 
 void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerPlan>& plans, const Recipe& recipe,
                      const BlockWeightsOptions& o) {
+  const Method& m = recipe.entry();
   blocks::DriveOptions d;
-  d.skip = o.skip;
+  if (m.block) {
+    if (o.batches.empty()) throw Error("method " + m.name + " learns from calibration data").hint("pass --calib SPEC");
+    d.streams = blocks::Streams::FloatAndQuantized;
+    d.batches = o.batches;
+  } else {
+    d.skip = o.skip;  // weights-only work can resume; a data stream cannot skip a block
+  }
   d.progress = o.progress;
   d.visit = [&](blocks::BlockVisit& v) {
     const std::vector<std::string> names = source.weights(v.index());
     const std::set<std::string> held(names.begin(), names.end());
-    std::vector<QuantizedLayer> layers;
+    std::vector<const LayerPlan*> planned;
     for (const auto& p : plans)
-      if (held.count(p.layer.weight))
-        layers.push_back(quantize_layer(source.weight(p.layer.weight), p, recipe, o.prepared));
+      if (held.count(p.layer.weight)) planned.push_back(&p);
+    std::vector<QuantizedLayer> layers;
+    if (m.block) {
+      layers = learn_block(v, source, planned, recipe);
+    } else {
+      for (const LayerPlan* p : planned)
+        layers.push_back(quantize_layer(source.weight(p->layer.weight), *p, recipe, o.prepared));
+    }
     if (o.sink) o.sink(v.index(), std::move(layers));
   };
   blocks::drive(source, std::move(d));
 }
 
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
-                                             const std::function<void(size_t, size_t)>& progress,
-                                             const Recipe& recipe) {
+                                             const std::function<void(size_t, size_t)>& progress, const Recipe& recipe,
+                                             const std::vector<blocks::Values>& batches) {
   BlockWeightsOptions o;
+  o.batches = batches;
   if (const auto& prepare = recipe.entry().prepare) {
     std::vector<std::pair<const at::Tensor*, const LayerPlan*>> all;
     for (const auto& p : plans) all.emplace_back(&g.initializers.at(p.layer.weight), &p);
@@ -61,7 +111,9 @@ std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vect
   }
   std::set<std::string> nodes;
   for (const auto& p : plans) nodes.insert(p.layer.node);
-  const blocks::GraphBlocks source(g, blocks::Partition::Whole, nodes);
+  // A method that learns sees the graph's residual blocks one at a time; the others need no blocks at all.
+  const blocks::Partition partition = recipe.entry().block ? blocks::Partition::Blocks : blocks::Partition::Whole;
+  const blocks::GraphBlocks source(g, partition, nodes);
   std::vector<QuantizedLayer> out;
   o.sink = [&](int64_t, std::vector<QuantizedLayer>&& layers) {
     for (auto& l : layers) {

@@ -22,22 +22,30 @@ QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const 
 struct BlockWeightsOptions {
   // The method's prepare result (Method::prepare), when it has one.
   nlohmann::json prepared;
-  // Blocks already done (a resumed run): not visited. Returns true to skip block k.
+  // Calibration data, model inputs batch by batch (the source's feed): what a method with a block hook
+  // learns from, on the float-prefix and quantized-prefix paths. Unused by the others.
+  std::vector<blocks::Values> batches;
+  // Blocks already done (a resumed run): not visited. Returns true to skip block k. Weights-only methods only:
+  // a method that learns needs every block's data path, so it ignores this and visits every block.
   std::function<bool(int64_t)> skip;
   // After each block, with its index and its planned layers (in plan order).
   std::function<void(int64_t block, std::vector<QuantizedLayer>&& layers)> sink;
   std::function<void(int64_t, int64_t)> progress;  // (blocks done, blocks in all)
 };
 
-// Visits the blocks of `source` in order and quantizes, in each, the planned layers whose weight it holds.
-// A weight that several plans name (a tied table read by two layers) is quantized once per plan.
+// Visits the blocks of `source` in order and quantizes, in each, the planned layers whose weight it holds: one
+// weight at a time with the method's weight operator, or the whole block at once with its block hook (then
+// driven over `batches`). A weight that several plans name (a tied table read by two layers) is quantized
+// once per plan. Error when a method that learns gets no batches.
 void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerPlan>& plans, const Recipe& recipe,
                      const BlockWeightsOptions& options);
 
-// The graph form: every planned layer of `g` (one block), in plan order; `progress(done, total)` counts layers.
-// Runs the method's prepare hook first.
+// The graph form: every planned layer of `g`, in plan order; `progress(done, total)` counts layers. Runs the
+// method's prepare hook first. One block (the graph) for weight operators; the graph's residual blocks
+// (blocks/graph_blocks.h), driven over `batches` ({input name: batch}), for a method that learns.
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
                                              const std::function<void(size_t, size_t)>& progress = {},
-                                             const Recipe& recipe = Recipe{});
+                                             const Recipe& recipe = Recipe{},
+                                             const std::vector<blocks::Values>& batches = {});
 
 }  // namespace pare::quant

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "pare/blocks/model_data.h"
 #include "pare/error.h"
 #include "pare/ir/passes/fold_batchnorm.h"
 #include "pare/quant/method_registry.h"
@@ -84,6 +85,21 @@ void activation_ranges(QuantizeResult& r, const QuantizeOptions& o, const std::m
   r.activations = calibrate_activations(r.folded, r.plans, o.calib ? *o.calib : none, c, o.calib_progress);
 }
 
+// The calibration samples as batches of model inputs, for a method that learns block by block.
+std::vector<blocks::Values> calibration_batches(const ir::Graph& g, const QuantizeOptions& o) {
+  std::vector<blocks::Values> out;
+  const Method& m = o.recipe.entry();
+  if (!m.block) return out;
+  if (!o.calib || o.calib->size() == 0)
+    throw Error("method " + m.name + " learns from calibration data")
+        .hint("pass --calib SPEC (e.g. --calib fmnist:train:512)");
+  blocks::check_samples_fit(g, *o.calib, /*need_labels=*/false);
+  const int64_t n = o.calib->size(), b = std::max<int64_t>(1, o.calibration.batch_size);
+  for (int64_t i = 0; i < n; i += b)
+    out.push_back({{g.inputs.at(0).name, o.calib->inputs.narrow(0, i, std::min(b, n - i))}});
+  return out;
+}
+
 // Sizes, bit operations and per-weight totals of a finished result.
 void account(QuantizeResult& r) {
   for (const auto& [name, t] : r.folded.initializers)
@@ -127,7 +143,7 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
   r.plans = plan_layers(r.folded, r.recipe);
   // Activation ranges are observed on the float (folded) model, before any weight changes.
   activation_ranges(r, o, stats);
-  r.layers = quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe);
+  r.layers = quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o));
   r.qdq = r.folded.clone();
   insert_activation_qdq(r.qdq, r.activations, r.plans);
   stage.qdq = &r.qdq;

@@ -14,16 +14,9 @@ namespace pare::quant {
 
 namespace {
 
-// An error about the recipe, naming its file when it came from one (`where` is empty for CLI flags).
-Error located(const std::string& what, const std::string& where) {
-  Error e(what);
-  if (!where.empty()) e.file(where);
-  return e;
-}
-
 void check_bits(int bits, bool zero_ok, const std::string& what, const std::string& where) {
   if ((bits == 0 && zero_ok) || (bits >= 2 && bits <= 8)) return;
-  throw located(what + " out of range", where)
+  throw recipe_error(what + " out of range", where)
       .expected(zero_ok ? "2 to 8 (0: keep in float)" : "2 to 8")
       .got(std::to_string(bits));
 }
@@ -32,7 +25,7 @@ std::regex compile(const std::string& pattern, const std::string& where) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
-    throw located("invalid layer pattern '" + pattern + "'", where).got(e.what());
+    throw recipe_error("invalid layer pattern '" + pattern + "'", where).got(e.what());
   }
 }
 
@@ -66,13 +59,13 @@ nlohmann::json method_options(const Method& m, const nlohmann::json& j, const Me
     if (std::find(common.begin(), common.end(), it.key()) != common.end() || m.option(it.key())) continue;
     const std::string owners = methods.owners(it.key());
     if (!owners.empty())
-      throw located("'" + it.key() + "' is an option of --method " + owners, where)
+      throw recipe_error("'" + it.key() + "' is an option of --method " + owners, where)
           .got("method " + m.name)
           .hint("leave it out, or pass --method " + owners);
     std::string keys;
     for (const auto& k : common) keys += (keys.empty() ? "" : ", ") + k;
     for (const auto& o : methods.all_options()) keys += ", " + o.name;
-    throw located("unknown recipe key '" + it.key() + "'", where).expected(keys);
+    throw recipe_error("unknown recipe key '" + it.key() + "'", where).expected(keys);
   }
   nlohmann::json out = nlohmann::json::object();
   for (const auto& o : m.options) out[o.name] = o.checked(j.contains(o.name) ? j.at(o.name) : o.default_value, where);
@@ -93,7 +86,7 @@ nlohmann::json Recipe::option(const std::string& name) const {
 bool Recipe::data_free() const { return entry().data == DataNeed::None; }
 
 Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, const MethodRegistry& methods) {
-  if (!j.is_object()) throw located("a recipe must be a JSON object", where);
+  if (!j.is_object()) throw recipe_error("a recipe must be a JSON object", where);
   Recipe r;
   try {
     r.method = j.value("method", r.method);
@@ -104,7 +97,7 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, cons
     r.granularity = j.value("granularity", r.granularity);
     const std::string grid = j.value("weight_grid", std::string("symmetric"));
     if (grid != "symmetric" && grid != "asymmetric")
-      throw located("unknown weight_grid '" + grid + "'", where).expected("symmetric or asymmetric");
+      throw recipe_error("unknown weight_grid '" + grid + "'", where).expected("symmetric or asymmetric");
     r.weight_symmetric = grid == "symmetric";
     r.weight_scale = j.value("weight_scale", r.weight_scale);
     r.activation_observer = j.value("activation_observer", r.activation_observer);
@@ -121,13 +114,13 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, cons
         if (rule.contains("granularity")) l.granularity = rule.at("granularity").get<std::string>();
         for (auto it = rule.begin(); it != rule.end(); ++it)
           if (it.key() != "match" && it.key() != "wbits" && it.key() != "abits" && it.key() != "granularity")
-            throw located("unknown layer-rule key '" + it.key() + "'", where)
+            throw recipe_error("unknown layer-rule key '" + it.key() + "'", where)
                 .expected("match, wbits, abits, granularity");
         r.layers.push_back(l);
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw located("malformed recipe", where).got(e.what());
+    throw recipe_error("malformed recipe", where).got(e.what());
   }
   if (r.method_entry->check) r.method_entry->check(r, where);
   check_bits(r.wbits, false, "wbits", where);
@@ -136,14 +129,14 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, cons
   parse_scale_method(r.weight_scale);
   parse_observer(r.activation_observer);
   if (r.activation_granularity != "tensor" && r.activation_granularity != "channel")
-    throw located("unknown activation_granularity '" + r.activation_granularity + "'", where)
+    throw recipe_error("unknown activation_granularity '" + r.activation_granularity + "'", where)
         .expected("tensor or channel");
   if (r.activation_granularity == "channel" && r.activation_observer != "minmax" &&
       r.activation_observer != "moving_average")
-    throw located("per-channel activation scales take the minmax or moving_average observer", where)
+    throw recipe_error("per-channel activation scales take the minmax or moving_average observer", where)
         .got(r.activation_observer);
   if (r.first_last != "same" && r.first_last != "int8" && r.first_last != "float")
-    throw located("unknown first_last policy '" + r.first_last + "'", where).expected("same, int8 or float");
+    throw recipe_error("unknown first_last policy '" + r.first_last + "'", where).expected("same, int8 or float");
   for (const auto& l : r.layers) {
     compile(l.match, where);
     if (l.wbits) check_bits(*l.wbits, false, "wbits of rule '" + l.match + "'", where);
@@ -163,7 +156,7 @@ Recipe Recipe::compose(const nlohmann::json& defaults, const std::string& path, 
   nlohmann::json j = defaults.is_object() ? defaults : nlohmann::json::object();
   if (!path.empty()) {
     const nlohmann::json file = io::read_json_file(path, "recipe");
-    if (!file.is_object()) throw located("a recipe must be a JSON object", path);
+    if (!file.is_object()) throw recipe_error("a recipe must be a JSON object", path);
     j.update(file);
   }
   for (const auto& [key, value] : overrides.items()) {

@@ -16,6 +16,23 @@
 
 namespace pare::train {
 
+nlohmann::json TrainOptions::to_json() const {
+  return {{"epochs", epochs},
+          {"batch_size", batch_size},
+          {"optimizer", optimizer.kind},
+          {"lr", lr},
+          {"min_lr", min_lr},
+          {"schedule", schedule},
+          {"warmup_epochs", warmup_epochs},
+          {"momentum", optimizer.momentum},
+          {"nesterov", optimizer.nesterov},
+          {"weight_decay", optimizer.weight_decay},
+          {"label_smoothing", label_smoothing},
+          {"clip_grad_norm", clip_grad_norm},
+          {"augment", augment.to_string()},
+          {"seed", seed}};
+}
+
 nlohmann::json EpochRecord::to_json() const {
   nlohmann::json j = {{"epoch", epoch},           {"lr", lr},           {"train_loss", train_loss},
                       {"train_top1", train_top1}, {"seconds", seconds}, {"images_per_second", images_per_second}};

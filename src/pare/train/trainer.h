@@ -34,6 +34,8 @@ struct TrainOptions {
   bool quiet = false;                                     // no progress output
   std::function<bool()> should_stop;                      // polled every step (e.g. set by SIGINT): checkpoint and stop
   std::function<void(int64_t steps_per_epoch)> on_ready;  // called once every check has passed
+  // The options a run's report and a trained model's record keep (the schedule, optimizer, regularizers, seed).
+  nlohmann::json to_json() const;
 };
 
 struct EpochRecord {

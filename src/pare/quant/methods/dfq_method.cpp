@@ -38,7 +38,6 @@ Method dfq_method() {
   m.weight = [](const WeightJob& job) { return LayerWeight{rtn_weight(job), "", nullptr}; };
   m.after_fold = equalize;
   m.after_weights = correct;
-  m.run = MethodRun::WholeModel;
   return m;
 }
 

@@ -13,32 +13,26 @@ namespace pare::quant {
 
 namespace {
 
-Error located(const std::string& what, const std::string& where) {
-  Error e(what);
-  if (!where.empty()) e.file(where);
-  return e;
-}
-
 std::vector<MethodOption> rex_option_table() {
   MethodOption order = int_option("order", 2, "expansion order K (terms per weight), 1..8");
   order.validate = [](const nlohmann::json& v, const std::string& where) {
     if (v.get<int64_t>() < 1)
-      throw located("expansion order K must be at least 1", where)
+      throw recipe_error("expansion order K must be at least 1", where)
           .got(v.dump())
           .hint("--order 1 is plain rounding; 2..4 add residual terms");
-    if (v.get<int64_t>() > 8) throw located("expansion order K above 8", where).got(v.dump()).expected("1 to 8");
+    if (v.get<int64_t>() > 8) throw recipe_error("expansion order K above 8", where).got(v.dump()).expected("1 to 8");
   };
   MethodOption sparsity = real_option("sparsity", 0.5, "fraction of output rows expanded from order 2 on, (0, 1]");
   sparsity.validate = [](const nlohmann::json& v, const std::string& where) {
     const double s = v.get<double>();
     if (!(s > 0 && s <= 1))
-      throw located("expansion sparsity must be in (0, 1]", where)
+      throw recipe_error("expansion sparsity must be in (0, 1]", where)
           .got(fmt::format("{}", s))
           .hint("it is the fraction of output rows expanded from order 2 on: 0.25, 0.5 or 1");
   };
   MethodOption ensemble = int_option("ensemble", 1, "PIPE ensemble of M members run in parallel and summed (1: none)");
   ensemble.validate = [](const nlohmann::json& v, const std::string& where) {
-    if (v.get<int64_t>() < 1) throw located("ensemble size must be at least 1", where).got(v.dump());
+    if (v.get<int64_t>() < 1) throw recipe_error("ensemble size must be at least 1", where).got(v.dump());
   };
   MethodOption split = choice_option("pipe_split", "first", {"first", "first-expanded"},
                                      "with --ensemble: first (spec candidate A) or first-expanded (later layers "
@@ -49,7 +43,7 @@ std::vector<MethodOption> rex_option_table() {
 void check_rex(const Recipe& r, const std::string& where) {
   const RexOptions o = rex_options(r);
   if (o.ensemble > 1 && o.order < o.ensemble)
-    throw located("a PIPE ensemble of M members needs at least M expansion orders", where)
+    throw recipe_error("a PIPE ensemble of M members needs at least M expansion orders", where)
         .got(fmt::format("--ensemble {} with --order {}", o.ensemble, o.order))
         .hint(fmt::format("pass --order {} or more", o.ensemble));
 }

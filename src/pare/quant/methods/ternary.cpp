@@ -11,12 +11,6 @@ namespace pare::quant {
 
 namespace {
 
-Error located(const std::string& what, const std::string& where) {
-  Error e(what);
-  if (!where.empty()) e.file(where);
-  return e;
-}
-
 // A layer whose plan is not 2 bits (a first_last or per-layer rule) falls back to RTN at its bits.
 LayerWeight ternary_weight(const WeightJob& job, TernaryOp op) {
   LayerWeight r;
@@ -41,11 +35,11 @@ Method ternary_method(TernaryOp op, std::string summary) {
   m.grids = {GridKind::Ternary};
   m.check = [](const Recipe& r, const std::string& where) {
     if (r.wbits != 2)
-      throw located("method " + r.method + " quantizes weights to ternary values", where)
+      throw recipe_error("method " + r.method + " quantizes weights to ternary values", where)
           .got(fmt::format("--wbits {}", r.wbits))
           .hint("pass --wbits 2 (ternary)");
     if (r.abits == 1)
-      throw located("ternary weights need activations of at least 2 bits", where)
+      throw recipe_error("ternary weights need activations of at least 2 bits", where)
           .got("--abits 1")
           .hint("pass --abits 8 (or 4), or --abits 0 for float activations");
   };

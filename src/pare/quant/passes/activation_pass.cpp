@@ -37,12 +37,9 @@ ir::Node make_node(const std::string& name, const std::string& op, std::vector<s
   return n;
 }
 
-}  // namespace
-
-std::vector<ActivationQuant> calibrate_activations(const ir::Graph& g, const std::vector<LayerPlan>& plans,
-                                                   const data::Dataset& calib, const CalibrationOptions& o,
-                                                   const std::function<void(int64_t, int64_t)>& progress) {
-  std::map<std::string, Wanted> wanted;  // activation -> smallest bit width requested, channel axis
+// Activation -> the smallest bit width any of its planned readers asks for, and its channel axis.
+std::map<std::string, Wanted> wanted_activations(const ir::Graph& g, const std::vector<LayerPlan>& plans) {
+  std::map<std::string, Wanted> wanted;
   for (const auto& p : plans) {
     if (!p.quantize || p.abits == 0 || p.layer.activation_input < 0) continue;
     auto id = g.find_node(p.layer.node);
@@ -54,23 +51,27 @@ std::vector<ActivationQuant> calibrate_activations(const ir::Graph& g, const std
     else
       it->second.bits = std::min(it->second.bits, p.abits);
   }
-  if (wanted.empty()) return {};
-  if (calib.size() == 0)
-    throw Error("activation quantization needs calibration data")
-        .hint("pass --calib SPEC (e.g. --calib fmnist:train:512), or --abits 0 to keep activations in float");
-  blocks::check_samples_fit(g, calib, /*need_labels=*/false);
+  return wanted;
+}
 
-  // Observers see each activation as the float model computes it, driven block by block over the data (one
-  // block: the graph; memory stays at one batch).
-  std::map<std::string, Observer> observers;
-  std::map<std::string, ChannelObserver> channel_observers;
+// The observers of every wanted activation, fed as the float model computes it over the data: driven block by
+// block (one block: the graph; memory stays at one batch).
+struct Observed {
+  std::map<std::string, Observer> tensor;
+  std::map<std::string, ChannelObserver> channel;
+};
+
+Observed observe_activations(const ir::Graph& g, const std::vector<LayerPlan>& plans,
+                             const std::map<std::string, Wanted>& wanted, const data::Dataset& calib,
+                             const CalibrationOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
+  Observed obs;
   std::vector<std::string> values;
   for (const auto& [v, w] : wanted) {
     values.push_back(v);
     if (o.per_channel)
-      channel_observers.emplace(v, ChannelObserver(o.observer, w.axis));
+      obs.channel.emplace(v, ChannelObserver(o.observer, w.axis));
     else
-      observers.emplace(v, Observer(o.observer, int64_t{1} << 18, o.seed));
+      obs.tensor.emplace(v, Observer(o.observer, int64_t{1} << 18, o.seed));
   }
   std::set<std::string> layer_nodes;
   for (const auto& p : plans) layer_nodes.insert(p.layer.node);
@@ -87,9 +88,9 @@ std::vector<ActivationQuant> calibrate_activations(const ir::Graph& g, const std
   d.observe = [&](blocks::BlockVisit& v) {
     v.watch(values, [&](const std::string& name, const at::Tensor& t) {
       if (o.per_channel)
-        channel_observers.at(name).observe(t);
+        obs.channel.at(name).observe(t);
       else
-        observers.at(name).observe(t);
+        obs.tensor.at(name).observe(t);
     });
   };
   d.collect = [](int64_t, blocks::Values&&) {};  // the outputs are not needed
@@ -97,36 +98,53 @@ std::vector<ActivationQuant> calibrate_activations(const ir::Graph& g, const std
     if (progress) progress(ends.at(static_cast<size_t>(batch)), calib.size());
   };
   blocks::drive(source, std::move(d));
+  return obs;
+}
 
-  std::vector<ActivationQuant> out;
-  for (const auto& [v, w] : wanted) {
-    ActivationQuant a;
-    a.value = v;
-    a.grid = Grid::uniform(w.bits, /*symmetric=*/false, /*is_signed=*/false);
-    RowScales s;
-    if (o.per_channel) {
-      const ChannelObserver& obs = channel_observers.at(v);
-      s = obs.scales(a.grid);
-      a.axis = obs.axis();
-      a.rank = obs.rank();
-      a.observed_min = obs.min();
-      a.observed_max = obs.max();
-      s.scale = s.scale.flatten();
-      s.zero_point = s.zero_point.flatten();
-    } else {
-      const Observer& obs = observers.at(v);
-      s = obs.scales(a.grid);
-      a.observed_min = obs.min();
-      a.observed_max = obs.max();
-      s.scale = s.scale.reshape({});
-      s.zero_point = s.zero_point.reshape({});
-    }
-    // A channel that was always 0 gets scale 1: any scale represents it exactly, and QuantizeLinear
-    // divides by the scale.
-    a.scale = at::where(s.scale > 0, s.scale, at::ones_like(s.scale)).contiguous();
-    a.zero_point = s.zero_point.to(at::kByte).contiguous();
-    out.push_back(a);
+// The quantizer of activation `v` from what its observer saw.
+ActivationQuant activation_quant(const std::string& v, const Wanted& w, const Observed& obs, bool per_channel) {
+  ActivationQuant a;
+  a.value = v;
+  a.grid = Grid::uniform(w.bits, /*symmetric=*/false, /*is_signed=*/false);
+  RowScales s;
+  if (per_channel) {
+    const ChannelObserver& c = obs.channel.at(v);
+    s = c.scales(a.grid);
+    a.axis = c.axis();
+    a.rank = c.rank();
+    a.observed_min = c.min();
+    a.observed_max = c.max();
+    s.scale = s.scale.flatten();
+    s.zero_point = s.zero_point.flatten();
+  } else {
+    const Observer& t = obs.tensor.at(v);
+    s = t.scales(a.grid);
+    a.observed_min = t.min();
+    a.observed_max = t.max();
+    s.scale = s.scale.reshape({});
+    s.zero_point = s.zero_point.reshape({});
   }
+  // A channel that was always 0 gets scale 1: any scale represents it exactly, and QuantizeLinear
+  // divides by the scale.
+  a.scale = at::where(s.scale > 0, s.scale, at::ones_like(s.scale)).contiguous();
+  a.zero_point = s.zero_point.to(at::kByte).contiguous();
+  return a;
+}
+
+}  // namespace
+
+std::vector<ActivationQuant> calibrate_activations(const ir::Graph& g, const std::vector<LayerPlan>& plans,
+                                                   const data::Dataset& calib, const CalibrationOptions& o,
+                                                   const std::function<void(int64_t, int64_t)>& progress) {
+  const std::map<std::string, Wanted> wanted = wanted_activations(g, plans);
+  if (wanted.empty()) return {};
+  if (calib.size() == 0)
+    throw Error("activation quantization needs calibration data")
+        .hint("pass --calib SPEC (e.g. --calib fmnist:train:512), or --abits 0 to keep activations in float");
+  blocks::check_samples_fit(g, calib, /*need_labels=*/false);
+  const Observed obs = observe_activations(g, plans, wanted, calib, o, progress);
+  std::vector<ActivationQuant> out;
+  for (const auto& [v, w] : wanted) out.push_back(activation_quant(v, w, obs, o.per_channel));
   return out;
 }
 
