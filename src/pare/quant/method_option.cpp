@@ -76,7 +76,8 @@ nlohmann::json MethodOption::checked(const nlohmann::json& v, const std::string&
                   : type == OptionType::Real ? v.is_number()
                   : type == OptionType::Bool ? v.is_boolean()
                                              : v.is_string();
-  if (!ok) throw recipe_error("recipe key '" + name + "' has the wrong type", where).expected(to_string(type)).got(v.dump());
+  if (!ok)
+    throw recipe_error("recipe key '" + name + "' has the wrong type", where).expected(to_string(type)).got(v.dump());
   if (validate) validate(v, where);
   if (type == OptionType::Choice) {
     const std::string s = v.get<std::string>();
