@@ -28,6 +28,9 @@ from benchlib.paths import ROOT, rel
 from benchlib.procs import run_or_exit as run
 
 TYPES = {"q4_0": 4, "q8_0": 8}  # GGUF type -> the pare grid that maps onto it exactly (group:32, symmetric)
+# What the package quantizes: the block projections only (embeddings and head stay float16 in the package, and
+# the export rounds them with ggml's reference quantizer, as for any float weight), or every 2-D weight (the
+# recipe's "embeddings"), so that the whole GGUF holds the package's own codes.
 
 
 def llama_ppl(perplexity, model, text, ctx, threads):
@@ -38,25 +41,28 @@ def llama_ppl(perplexity, model, text, ctx, threads):
     return float(m.group(1))
 
 
-def measure(pare, a, work, text, typ, bits, old_pare):
+def measure(pare, a, work, text, typ, bits, embeddings, old_pare):
     ctx, t = str(a.ctx), str(a.threads)
     perplexity = os.path.join(a.llama_bin, "llama-perplexity")
-    pkg, gguf = os.path.join(work, f"w{bits}g32.pare"), os.path.join(work, f"w{bits}g32-{typ}.gguf")
+    tag = f"w{bits}g32{'-all' if embeddings else ''}"
+    pkg, gguf, recipe = (os.path.join(work, f"{tag}.{ext}") for ext in ["pare", f"{typ}.gguf", "json"])
     files_lib.rm(pkg, gguf)
-    q = [pare, "quantize", a.model, "--wbits", str(bits), "--granularity", "group:32", "--out", pkg, "--quiet"]
+    results.write_json(recipe, {"wbits": bits, "abits": 0, "granularity": "group:32", "embeddings": embeddings})
+    q = [pare, "quantize", a.model, "--recipe", recipe, "--out", pkg, "--quiet"]
     run(q)
     export = run([pare, "export", pkg, "--format", "gguf", "--type", typ, "--out", gguf])
-    row = {"type": typ, "quantize": pare_tool.command_string(q), "export_report": export.strip().splitlines()}
+    row = {"type": typ, "quantized": "every 2-D weight" if embeddings else "block projections",
+           "recipe": results.read_json(recipe), "export_report": export.strip().splitlines()}
     row["package_ppl_pare"] = ppl_json(pare, pkg, text, ctx)["perplexity"]
     row["gguf_ppl_pare"] = ppl_json(pare, gguf, text, ctx)["perplexity"]
     row["gguf_ppl_llamacpp"] = llama_ppl(perplexity, gguf, text, ctx, t)
-    row["gguf_kld_from_package"] = ppl_json(pare, gguf, text, ctx, ref=pkg)["kld"]["kld_mean"]
+    row["gguf_kld_from_package"] = ppl_json(pare, gguf, text, ctx, ref=pkg)["kld"]["mean"]
     if old_pare:
-        old = os.path.join(work, f"w{bits}g32-{typ}-old.gguf")
+        old = os.path.join(work, f"{tag}.{typ}-old.gguf")
         files_lib.rm(old)
         run([old_pare, "export", pkg, "--format", "gguf", "--type", typ, "--out", old])
         row["old_gguf_ppl_llamacpp"] = llama_ppl(perplexity, old, text, ctx, t)
-        row["old_gguf_kld_from_package"] = ppl_json(pare, old, text, ctx, ref=pkg)["kld"]["kld_mean"]
+        row["old_gguf_kld_from_package"] = ppl_json(pare, old, text, ctx, ref=pkg)["kld"]["mean"]
     return row
 
 
@@ -95,12 +101,13 @@ def main():
     text = pare_tool.text_file(pare, a.text, work)
     doc = results.header(__file__)
     doc.update({"model": rel(a.model), "text": a.text, "ctx": a.ctx, "protocol": "llamacpp",
-                "rows": [measure(pare, a, work, text, typ, bits, a.old_pare) for typ, bits in TYPES.items()]})
+                "rows": [measure(pare, a, work, text, typ, bits, emb, a.old_pare) for typ, bits in TYPES.items()
+                         for emb in [False, True]]})
     if a.old_pare:
         doc["float_exports_identical_to_old_pare"] = float_exports_identical(pare, a.old_pare, a.model, work)
     results.write_json(a.out, doc)
     for r in doc["rows"]:
-        print(f"{r['type']}: package {r['package_ppl_pare']:.4f} (pare), GGUF {r['gguf_ppl_pare']:.4f} (pare) "
+        print(f"{r['type']} ({r['quantized']}): package {r['package_ppl_pare']:.4f} (pare), GGUF {r['gguf_ppl_pare']:.4f} (pare) "
               f"{r['gguf_ppl_llamacpp']:.4f} (llama.cpp), KLD from the package {r['gguf_kld_from_package']:.3g}"
               + (f"; old export {r['old_gguf_ppl_llamacpp']:.4f} (llama.cpp), KLD {r['old_gguf_kld_from_package']:.3g}"
                  if "old_gguf_ppl_llamacpp" in r else ""))
