@@ -15,4 +15,15 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
 // Throws Error if `output` names the same file as one of `inputs` (the input would be overwritten).
 void refuse_overwrite(const std::string& output, const std::vector<std::string>& inputs);
 
+// The one rule for output paths, checked before any long work: `path` (given with `flag`) is not one of
+// `protected_inputs`, not an existing folder (unless `folder`: then it must not be a file), and its missing
+// folders can be created (the nearest existing one is a writable folder). Every command creates missing
+// output folders when it writes, so a run never fails at its end for want of one.
+void check_output_path(const std::string& path, const std::vector<std::string>& protected_inputs = {},
+                       const std::string& flag = "--out", bool folder = false);
+
+// Creates the missing folders of `dir`; returns the top-most one it created (empty: none), so that a failed
+// write can remove what it made.
+std::string make_folders(const std::string& dir);
+
 }  // namespace pare::io
