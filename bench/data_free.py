@@ -518,17 +518,17 @@ def run_llm(pare, args, work, results):
             rm(pkg)  # the package is not needed again (its size is in the JSON)
         qj, pj = load(q), load(p)
         k = pj.get("kld", {})
-        errs = [w["relative_error"] for w in qj.get("weights", []) if w.get("quantized")]
+        errs = [w["relative_error"] for w in qj.get("layers", qj.get("weights", [])) if w.get("quantized")]
         row = {"model": LLM, "config": label(c), "family": family(c), "key": key(c), **c.fields(),
                "command": command_string(shown_q), "ppl_command": command_string(shown_p),
                "perplexity": pj["perplexity"], "kld_mean": k.get("mean"), "kld_stderr": k.get("stderr"),
                "top1_same_percent": k.get("top1_same_percent"), "ppl_ratio": k.get("ppl_ratio"),
-               "bits_per_weight": qj.get("quantized_bits_per_weight"),
+               "bits_per_weight": qj.get("bits_per_weight", qj.get("quantized_bits_per_weight")),
                "file_bits_per_weight": qj.get("file_bits_per_weight"),
                "relative_bops": qj.get("relative_bops"), "cost_factor": qj.get("cost_factor"),
                "seconds": qj.get("seconds"), "ppl_seconds": pj.get("seconds"),
                "mean_relative_error": sum(errs) / len(errs) if errs else None,
-               "notes": [{"node": w.get("weight", w.get("name")), "note": w["note"]} for w in qj.get("weights", [])
+               "notes": [{"node": w.get("weight", w.get("name")), "note": w["note"]} for w in qj.get("layers", qj.get("weights", []))
                          if w.get("quantized") and w.get("note")]}
         info["rows"].append(row)
         print(f"{LLM:12s} {label(c):40s} {c['granularity']:9s} ppl {row['perplexity']:10.3f}  KLD "

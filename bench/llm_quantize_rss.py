@@ -63,7 +63,7 @@ def main():
         q = json.load(f)
     pare_row = {"command": "pare quantize MODEL --wbits 4 --granularity group:128", "wall_s": wall,
                 "peak_rss_bytes": rss, "out_bytes": os.path.getsize(whole),
-                "quantized_bits_per_weight": q["quantized_bits_per_weight"],
+                "quantized_bits_per_weight": q.get("bits_per_weight", q.get("quantized_bits_per_weight")),
                 "file_bits_per_weight": q["file_bits_per_weight"], "units": q["units"]}
 
     # Interrupted, then resumed.

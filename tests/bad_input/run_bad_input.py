@@ -14,8 +14,9 @@ import sys
 import tempfile
 import zlib
 
-# (name, argv after `pare`, expected exit code, substrings the output must hold). {F}: the corpus copy,
-# {OUT}: a fresh --output-dir that does not exist yet.
+# (name, argv after `pare`, expected exit code, substrings the output must hold; "!TEXT": must not hold). {F}:
+# the corpus copy, {OUT}: a fresh --output-dir that does not exist yet. A case expecting exit code 2 also
+# fails when anything (a table, a progress bar) was printed before the error.
 MODEL_CASES = [
     ("truncated.onnx", ["protobuf cannot be parsed", "expected: a serialized onnx.ModelProto"]),
     ("random_bytes.onnx", ["protobuf cannot be parsed", "expected: a serialized onnx.ModelProto"]),
@@ -87,7 +88,7 @@ CASES += [
      ["two_inputs.onnx", "has no NAME=", "expected: --input NAME=FILE.npy with NAME one of: a, b"]),
     # Outputs that would land on a file or overwrite an input.
     ("output dir is a file", ["run", "{F}/good.onnx", "-i", "x={F}/good_x.npy", "-o", "{F}/good_x.npy"], 2,
-     ["good_x.npy", "--output-dir exists and is not a folder"]),
+     ["good_x.npy", "--out exists and is not a folder"]),
     ("output would overwrite input", ["run", "{F}/good.onnx", "-i", "x={F}/inputs/y.npy", "-o", "{F}/inputs"], 2,
      ["y.npy", "refusing to overwrite an input file", "output 'y' would replace it"]),
 ]
@@ -222,7 +223,8 @@ CASES += [
      ["first_last does not apply to Llama models"]),
     ("quantize llama over a work folder of other settings",
      ["quantize", "{F}/llama_good", "--wbits", "3", "--out", "{F}/llm/stale.pare"], 2,
-     ["stale.pare.partial", "unfinished quantization with other settings", "delete the folder"]),
+     ["stale.pare.partial", "unfinished quantization with other settings", "/version: folder 1, now 2",
+      "delete the folder"]),
     ("ppl llama package", ["ppl", "{F}/llm/llama_q.pare"] + PPL[:-2], 0, ["(pare)", "perplexity"]),
     ("ppl truncated llama package", ["ppl", "{F}/llm/truncated.pare"] + PPL, 2,
      ["truncated.pare", "runs past the end of the file"]),
@@ -373,7 +375,7 @@ CASES += [
                                         "--out", "{OUT}.onnx"], 0, ["mm0", "wrote"]),
     ("quantize activations without calibration data", QUANT, 2, ["needs calibration data", "--calib"]),
     ("quantize group scales to ONNX", QUANT + ["--abits", "0", "--granularity", "group:8"], 2,
-     ["cannot be written as QDQ ONNX", "group scales", "--out model.pare"]),
+     ["cannot be written as QDQ ONNX", "group scales", "--out FILE.pare"]),
     ("quantize unknown method", QUANT + ["--method", "magic", "--abits", "0"], 2,
      ["unknown quantization method 'magic'", "expected: rtn"]),
     # Method flags come from the registry (issue 15): typed, checked against their method, listed.
@@ -444,6 +446,54 @@ CASES += [
                                                   "npy:{F}/train/good"], 2,
      ["float_weight_input.pare", "weight_input of", "is not an integer"]),
     ("eval good package", ["eval", "{F}/train/good.pare", "--data", "npy:{F}/train/good"], 0, ["top-1"]),
+]
+
+# Issue 16: every refusal before any work, pare-style parse errors, messages that point the way, honest sizes.
+ZOO8 = "{F}/train/zoo8.onnx"
+CALIB_EVAL = ["--calib", "npy:{F}/train/good", "--eval", "npy:{F}/train/good"]
+CASES += [
+    ("quantize creates missing output folders", ["quantize", ZOO8] + CALIB_EVAL + ["--out", "{OUT}/a/b/q.onnx",
+                                                                                   "--json", "{OUT}/c/q.json"], 0,
+     ["wrote", "bytes on disk"]),
+    ("quantize output folder under a file", ["quantize", ZOO8] + CALIB_EVAL + ["--out", "{F}/good_x.npy/q.onnx"], 2,
+     ["good_x.npy", "cannot be created", "is a file"]),
+    ("quantize json folder under a file", ["quantize", ZOO8] + CALIB_EVAL + ["--out", "{OUT}/q.onnx", "--json",
+                                                                             "{F}/good_x.npy/q.json"], 2,
+     ["q.json", "cannot be created"]),
+    ("quantize json is a folder", ["quantize", ZOO8, "--abits", "0", "--out", "{OUT}/q.onnx", "--json", "{F}/train"],
+     2, ["--json names a folder"]),
+    ("quantize group scales to ONNX before calibration", ["quantize", ZOO8] + CALIB_EVAL +
+     ["--granularity", "group:8", "--out", "{OUT}/q.onnx"], 2,
+     ["cannot be written as QDQ ONNX", "group scales", "--out FILE.pare"]),
+    ("quantize rex to ONNX hints a package, not granularity", ["quantize", ZOO8, "--abits", "0", "--method", "rex",
+                                                               "--order", "2", "--out", "{OUT}/q.onnx"], 2,
+     ["residual expansion terms", "--out FILE.pare", "!granularity channel"]),
+    ("quantize powerquant to ONNX", ["quantize", ZOO8, "--abits", "0", "--method", "powerquant", "--out",
+                                     "{OUT}/q.onnx"], 2, ["power-grid values", "--out FILE.pare"]),
+    ("quantize a package", ["quantize", "{F}/train/good.pare", "--abits", "0", "--out", "{OUT}/q.pare"], 2,
+     ["good.pare", "got a .pare package", "quantize the float ONNX model"]),
+    ("quantize W4 ONNX tells the size on disk", ["quantize", ZOO8, "--abits", "0", "--wbits", "4", "--out",
+                                                 "{OUT}/q.onnx"], 0,
+     ["packed ", "bytes on disk", "QDQ ONNX stores codes below 8 bits as int8"]),
+    ("eval npy: given a file", ["eval", ZOO8, "--data", "npy:{F}/good_x.npy"], 2,
+     ["good_x.npy", "npy: takes a folder", "inputs.npy"]),
+    ("eval fmnist on a model of another input", ["eval", "{F}/good.onnx", "--data", "fmnist:test:10"], 2,
+     ["do not fit the model input", "folder:DIR", "npy:DIR"]),
+    ("eval json under a file", ["eval", ZOO8, "--data", "npy:{F}/train/good", "--json", "{F}/good_x.npy/e.json"], 2,
+     ["e.json", "cannot be created"]),
+    ("train json under a file", TRAIN + ["--data", "npy:{F}/train/good", "--json", "{F}/good_x.npy/t.json"], 2,
+     ["t.json", "cannot be created"]),
+    ("unknown flag", ["quantize", ZOO8, "--bits", "4"], 2,
+     ["pare quantize has no flag --bits", "did you mean --wbits?", "pare quantize --help"]),
+    ("unknown flag with a value", ["eval", ZOO8, "--dataset=fmnist:test"], 2,
+     ["pare eval has no flag --dataset", "did you mean --data?"]),
+    ("unknown command", ["quantise", ZOO8], 2, ["pare has no command 'quantise'", "did you mean pare quantize?"]),
+    ("unknown nested command", ["text", "brwn", "--split", "train", "--out", "{OUT}/b.txt"], 2,
+     ["pare text has no command 'brwn'", "did you mean pare text brown?"]),
+    ("no command", [], 2, ["no command given", "quantize"]),
+    ("flag value not a number", ["quantize", ZOO8, "--wbits", "four", "--out", "{OUT}/q.onnx"], 2,
+     ["pare quantize: ", "--wbits", "pare quantize --help"]),
+    ("unexpected argument", ["info", ZOO8, "extra.onnx"], 2, ["unexpected argument", "extra.onnx"]),
 ]
 
 
@@ -613,9 +663,14 @@ def run_case(pare, work, name, argv, want_rc, needles, failures):
     if "internal error" in text:
         problems.append("reported as an internal error")
     if want_rc == 2 and not proc.stderr.startswith("pare: error: "):
-        problems.append("stderr does not start with 'pare: error: '")
+        problems.append("stderr does not start with 'pare: error: ' (progress or output came first)")
+    if want_rc == 2 and proc.stdout.strip():
+        problems.append("stdout holds output before the error (the check must come before any work)")
     for needle in needles:
-        if needle not in text:
+        if needle.startswith("!"):  # must not appear (a misleading hint)
+            if needle[1:] in text:
+                problems.append(f"output holds {needle[1:]!r}")
+        elif needle not in text:
             problems.append(f"output lacks {needle!r}")
     if want_rc != 0 and os.path.exists(out_dir) and os.listdir(out_dir):
         problems.append(f"--output-dir holds partial output: {os.listdir(out_dir)}")

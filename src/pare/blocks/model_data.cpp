@@ -19,7 +19,12 @@ void check_samples_fit(const ir::Graph& g, const data::Dataset& data, bool need_
       throw Error("dataset samples do not fit the model input")
           .tensor(in_name)
           .expected(ir::shape_string(shape))
-          .got(ir::shape_string(data.inputs.sizes()) + " from " + data.name);
+          .got(ir::shape_string(data.inputs.sizes()) + " from " + data.name)
+          .hint(data.name.rfind("fmnist", 0) == 0
+                    ? "fmnist: is 1x28x28 images; give this model its own data: folder:DIR (class sub-folders of "
+                      "images, resized to the model's input) or npy:DIR (DIR/inputs.npy in the model's shape)"
+                    : "give samples in the model's input shape: folder:DIR (images, resized to the model's input) "
+                      "or npy:DIR (DIR/inputs.npy)");
   }
 }
 

@@ -14,6 +14,7 @@
 #include "pare/io/atomic_file.h"
 #include "pare/io/onnx_import.h"
 #include "pare/io/pare_package.h"
+#include "pare/report/progress.h"
 #include "pare/train/evaluate.h"
 
 namespace pare::cli {
@@ -25,6 +26,7 @@ Action add_eval_command(CLI::App& app) {
   auto json = std::make_shared<std::string>();
   auto batch = std::make_shared<int64_t>(256);
   auto threads = std::make_shared<int>(0);
+  auto quiet = std::make_shared<bool>(false);
   cmd->add_option("model", *model, "ONNX model file or .pare package")->required();
   cmd->add_option("--data", *spec,
                   "dataset spec: fmnist:test, fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR (DIR/<class>/<image>), "
@@ -32,17 +34,23 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--json", *json, "also write the results as JSON to this file");
   cmd->add_option("--batch-size", *batch, "samples per batch")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--threads", *threads, "compute threads (0: one per core)");
+  cmd->add_flag("--quiet", *quiet, "no progress output");
   return [=]() {
     exec::set_threads(*threads);
     // Everything that can fail on bad input is checked before the long part starts.
     const data::DatasetSpec ds = data::DatasetSpec::parse(*spec);
+    io::check_output_path(*json, {*model}, "--json");
     ir::Graph g = io::load_model(*model);
     exec::Executor ex(g, exec::prepare_for_inference(g));
     // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
     data::Dataset d = data::load_dataset(ds, {}, blocks::image_transform_for(g));
+    blocks::check_labels_fit(ex, d);
+    report::Progress bar("eval", d.size(), *quiet);
     train::EvalOptions options;
     options.batch_size = *batch;
+    options.progress = [&](int64_t done, int64_t) { bar.update(done); };
     train::EvalResult r = train::evaluate(ex, d, options);
+    bar.finish(fmt::format("top-1 {:.2f} %", r.top1));
     fmt::print("model      {}\ndata       {}, {} samples\n", *model, ds.text, r.samples);
     fmt::print("top-1      {:.2f} %\ntop-5      {:.2f} %\nloss       {:.4f}\n", r.top1, r.top5, r.loss);
     std::string per_class;

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "pare/cli/command.h"
+#include "pare/cli/command_line.h"
 #include "pare/error.h"
 #include "pare/exec/caching_allocator.h"
 
@@ -24,14 +25,21 @@ int main(int argc, char** argv) {
   add(pare::cli::add_text_command(app));
   add(pare::cli::add_ppl_command(app));
   add(pare::cli::add_export_command(app));
+  const std::vector<std::string> args(argv + 1, argv + argc);
   try {
+    pare::cli::check_command_line(app, args);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << "pare: error: " << pare::cli::parse_error(app, args, e).what() << "\n";
+    return 2;
+  } catch (const pare::Error& e) {
+    std::cerr << "pare: error: " << e.what() << "\n";
     return 2;
   }
   try {

@@ -4,6 +4,7 @@
 // registry (method_flags.h); `--list-methods [--json]` prints it.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "pare/blocks/model_data.h"
 #include "pare/cli/command.h"
+#include "pare/cli/interrupt.h"
 #include "pare/cli/method_flags.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
@@ -140,12 +142,9 @@ int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
                  p.granularity.str(), p.reason);
     return 0;
   }
-  if (a.out.empty()) throw Error("no output file").hint("pass --out FILE.pare");
-  if (!ends_with(a.out, ".pare"))
-    throw Error("a quantized Llama is written as a .pare package").file(a.out).expected("a file name ending in .pare");
-  io::refuse_overwrite(a.out, {a.model});
-  if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
   llm::LlamaQuantizeOptions o = llama_options(a, recipe, m);
+  const StopOnInterrupt interrupt;
+  o.should_stop = [] { return StopOnInterrupt::asked(); };
   std::unique_ptr<report::Progress> bar;
   o.progress = [&](int64_t done, int64_t total) {
     if (!bar) {
@@ -156,6 +155,14 @@ int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
     bar->update(done, "embeddings, blocks, head");
   };
   const llm::LlamaQuantizeResult r = llm::quantize_llama(m, o);
+  if (r.interrupted) {
+    if (bar) bar->finish("interrupted");
+    fmt::print(stderr, "pare: interrupted after {} of {} units; they are kept in {}.partial\n  hint: {}\n",
+               r.finished_units, r.units, a.out,
+               recipe.entry().block ? "this method starts over when run again (it needs every block's inputs)"
+                                    : "run the same command again to resume");
+    return 130;
+  }
   if (bar) bar->finish();
   print_llm_result(r, a.out);
   if (!a.json.empty()) {
@@ -198,21 +205,38 @@ void print_result(const quant::QuantizeResult& r) {
                r.bops.macs, r.bops.bops / 1e9, r.bops.relative());
   else
     fmt::print("compute    {}\n", r.bops_note);
-  fmt::print("model      {:.0f} bytes (float: {:.0f} bytes, {:.2f}x smaller)\n", r.model_bits / 8, r.float_bits / 8,
-             r.float_bits / std::max(1.0, r.model_bits));
+  fmt::print("packed     {:.0f} bytes with codes at their bit width (float: {:.0f} bytes, {:.2f}x smaller)\n",
+             std::ceil(r.model_bits / 8), std::ceil(r.float_bits / 8), r.float_bits / std::max(1.0, r.model_bits));
 }
 
-// Output paths and formats, checked before any long work.
-void check_outputs(const QuantizeArgs& a) {
-  if (a.out.empty() && a.eval.empty())
+// The file's real size; QDQ ONNX cannot pack codes below 8 bits (ONNX INT4 needs opset 21), so say so.
+void print_written(const std::string& out, int64_t file_bytes, const quant::QuantizeResult& r) {
+  fmt::print("wrote {} ({} bytes on disk)\n", out, file_bytes);
+  bool low_bits = false;
+  for (const auto& l : r.layers) low_bits |= l.plan.quantize && l.weight.main.grid.bits < 8;
+  if (ends_with(out, ".onnx") && low_bits)
+    fmt::print(
+        "note       QDQ ONNX stores codes below 8 bits as int8, so the file is larger than the packed size; "
+        "a .pare package (--out FILE.pare) packs them\n");
+}
+
+// Output paths and formats, checked before the model is even read.
+void check_outputs(const QuantizeArgs& a, bool llm_input) {
+  if (llm_input) {
+    if (a.out.empty()) throw Error("no output file").hint("pass --out FILE.pare");
+    if (!ends_with(a.out, ".pare"))
+      throw Error("a quantized Llama is written as a .pare package")
+          .file(a.out)
+          .expected("a file name ending in .pare");
+  } else if (a.out.empty() && a.eval.empty()) {
     throw Error("nothing to do: no --out and no --eval")
         .hint("pass --out FILE.onnx to export, --eval SPEC to measure, or --dry-run to see the plan");
-  if (!a.out.empty()) {
-    if (!ends_with(a.out, ".onnx") && !ends_with(a.out, ".pare"))
-      throw Error("unknown output format").file(a.out).expected("a file name ending in .onnx or .pare");
-    io::refuse_overwrite(a.out, {a.model});
+  } else if (!a.out.empty() && !ends_with(a.out, ".onnx") && !ends_with(a.out, ".pare")) {
+    throw Error("unknown output format").file(a.out).expected("a file name ending in .onnx or .pare");
   }
-  if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
+  io::check_output_path(a.out, {a.model}, "--out");
+  io::check_output_path(a.json, {a.model, a.out}, "--json");
+  if (!a.json.empty() && a.json == a.out) throw Error("--json and --out name the same file").file(a.out);
 }
 
 // The datasets of --calib and --eval, decoded to the model's input and checked against it.
@@ -235,12 +259,12 @@ std::pair<std::optional<data::Dataset>, std::optional<data::Dataset>> load_data(
 }
 
 int quantize_onnx(const QuantizeArgs& a, const quant::Recipe& recipe) {
-  if (!a.dry_run) check_outputs(a);
   const ir::Graph g = io::load_onnx(a.model);
   if (a.dry_run) {
     print_plan(g, recipe);
     return 0;
   }
+  if (ends_with(a.out, ".onnx")) quant::check_qdq_export(g, recipe);
   auto [calib, eval] = load_data(a, g);
   quant::QuantizeOptions qo;
   qo.recipe = recipe;
@@ -275,11 +299,12 @@ int quantize_onnx(const QuantizeArgs& a, const quant::Recipe& recipe) {
   if (exported) io::save_onnx(*exported, a.out, {}, {a.model});
   if (ends_with(a.out, ".pare"))
     io::save_package(a.out, r.qdq, quant::package_weights(r.layers), recipe.to_json(), {a.model});
-  if (!a.out.empty()) fmt::print("wrote {}\n", a.out);
+  const int64_t file_bytes = a.out.empty() ? 0 : static_cast<int64_t>(std::filesystem::file_size(a.out));
+  if (!a.out.empty()) print_written(a.out, file_bytes, r);
   if (a.json.empty()) return 0;
   nlohmann::json j = r.to_json();
   j["model"] = a.model;
-  if (!a.out.empty()) j["out"] = a.out;
+  if (!a.out.empty()) j["out"] = a.out, j["file_bytes"] = file_bytes;
   if (calib) j["calib"] = a.calib;
   if (before && after) {
     j["eval"] = a.eval;
@@ -343,6 +368,7 @@ Action add_quantize_command(CLI::App& app, const quant::MethodRegistry& methods)
     // A Llama is quantized weights-only unless asked otherwise (and then refused with a reason).
     const nlohmann::json defaults = llm_input ? nlohmann::json{{"abits", 0}} : nlohmann::json::object();
     const quant::Recipe recipe = quant::Recipe::compose(defaults, a->recipe, overrides, methods);
+    if (!a->dry_run) check_outputs(*a, llm_input);
     if (!a->calib.empty() && recipe.data_free())
       throw Error("method " + recipe.method + " is data-free: it takes no calibration data")
           .got("--calib " + a->calib)

@@ -1,4 +1,4 @@
-// `pare run MODEL --input NAME=FILE.npy ... --output-dir DIR`: one .npy per graph output.
+// `pare run MODEL --input NAME=FILE.npy ... --out DIR`: one .npy per graph output.
 #include <fmt/format.h>
 
 #include <ATen/Parallel.h>
@@ -18,6 +18,7 @@
 #include "pare/io/npy.h"
 #include "pare/io/onnx_import.h"
 #include "pare/io/pare_package.h"
+#include "pare/tensor_text.h"
 
 namespace pare::cli {
 namespace fs = std::filesystem;
@@ -85,16 +86,6 @@ exec::TensorMap load_feeds(const ir::Graph& g, const exec::Executor& ex, const s
   return feeds;
 }
 
-// Refuses an --output-dir that is an existing non-folder, before any work is done.
-void check_output_dir(const std::string& dir) {
-  std::error_code ec;
-  if (!dir.empty() && fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw Error("--output-dir exists and is not a folder")
-        .file(dir)
-        .expected("a folder (created if missing)")
-        .hint("choose another --output-dir");
-}
-
 // One file per graph output in `dir`. Refuses two outputs mapping to one file name and any path that is one
 // of the input files, before anything is written.
 std::vector<std::string> output_paths(const ir::Graph& g, const std::string& dir,
@@ -111,7 +102,7 @@ std::vector<std::string> output_paths(const ir::Graph& g, const std::string& dir
     try {
       io::refuse_overwrite(path, inputs);
     } catch (Error& e) {
-      throw e.hint("output '" + o.name + "' would replace it; choose an --output-dir that holds no input file");
+      throw e.hint("output '" + o.name + "' would replace it; choose an --out folder that holds no input file");
     }
     paths.push_back(path);
   }
@@ -119,7 +110,7 @@ std::vector<std::string> output_paths(const ir::Graph& g, const std::string& dir
 }
 
 // Writes every output; if one write fails, removes what this run wrote (and the folder if this run made it),
-// so that --output-dir never holds a partial result.
+// so that --out never holds a partial result.
 void write_outputs(const std::vector<at::Tensor>& tensors, const std::vector<std::string>& paths,
                    const std::string& dir) {
   std::error_code ec;
@@ -149,7 +140,7 @@ int run_model(const RunArgs& a) {
   const std::string& model = a.model;
   const std::string& out_dir = a.out_dir;
   exec::set_threads(a.threads);
-  check_output_dir(out_dir);
+  io::check_output_path(out_dir, {model}, "--out", /*folder=*/true);
   ir::Graph g = io::load_model(model);
   exec::ExecOptions options = exec::prepare_for_inference(g);
   options.channels_last = !a.nchw;
@@ -175,7 +166,7 @@ int run_model(const RunArgs& a) {
   if (!out_dir.empty()) write_outputs(tensors, paths, out_dir);
   for (size_t k = 0; k < g.outputs.size(); ++k) {
     const at::Tensor& t = tensors[k];
-    std::string line = fmt::format("output {:<20} {:<8} {}", g.outputs[k].name, c10::toString(t.scalar_type()),
+    std::string line = fmt::format("output {:<20} {:<8} {}", g.outputs[k].name, scalar_type_name(t.scalar_type()),
                                    ir::shape_string(t.sizes()));
     if (at::isFloatingType(t.scalar_type()) && t.numel())
       line += fmt::format("  min {:.4g} max {:.4g} mean {:.4g}", t.min().item<double>(), t.max().item<double>(),
@@ -195,7 +186,8 @@ Action add_run_command(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   cmd->add_option("model", args->model, "ONNX model file or .pare package")->required();
   cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy (or FILE.npy for a single-input model)");
-  cmd->add_option("--output-dir,-o", args->out_dir, "folder for the outputs (created if missing)");
+  cmd->add_option("--out,-o,--output-dir", args->out_dir,
+                  "folder for the outputs, one NAME.npy each (created if missing)");
   cmd->add_option("--threads", args->threads, "compute threads (0: one per core)");
   cmd->add_option("--repeat", args->repeat, "run N times and report the median latency (first run excluded when N > 1)")
       ->check(CLI::Range(1, 100000));

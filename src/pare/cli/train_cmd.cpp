@@ -5,14 +5,13 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 
 #include "pare/blocks/model_data.h"
 #include "pare/cli/command.h"
+#include "pare/cli/interrupt.h"
 #include "pare/data/dataset.h"
 #include "pare/error.h"
 #include "pare/exec/threads.h"
@@ -28,11 +27,6 @@
 namespace pare::cli {
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_sigint(int) {
-  if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C leaves at once
-}
 
 struct TrainArgs {
   std::string model, out, data = "fmnist:train", val, json, checkpoint, augment = "none", optimizer = "sgd";
@@ -50,7 +44,7 @@ const CLI::Option* add_train_flags(CLI::App* cmd, TrainArgs* a) {
   cmd->add_option("model", a->model,
                   "ONNX model, or Hugging Face Llama folder, to train (untouched; the result goes to --out)")
       ->required();
-  cmd->add_option("--out", a->out, "trained ONNX model to write (Llama: output folder)")->required();
+  cmd->add_option("--out,-o", a->out, "trained ONNX model to write (Llama: output folder)")->required();
   auto* data_opt = cmd->add_option("--data", a->data,
                                    "training set spec: fmnist:train, npy:DIR, npz:FILE.npz, folder:DIR, each with "
                                    "optional :COUNT[:SEED]; Llama: a text (brown:train, text:FILE)");
@@ -154,21 +148,12 @@ void set_train_options(const TrainArgs& a, train::TrainOptions& o) {
   o.quiet = a.quiet;
 }
 
-// Runs train::fit with Ctrl-C asking it to checkpoint and stop; the previous handler is back afterwards.
-// `wall_start`: when the run started.
+// Runs train::fit with Ctrl-C asking it to checkpoint and stop. `wall_start`: when the run started.
 train::TrainResult fit_interruptible(TrainInputs& in, const train::TrainOptions& o,
                                      std::chrono::steady_clock::time_point& wall_start) {
-  auto previous = std::signal(SIGINT, on_sigint);
-  train::TrainResult r;
+  const StopOnInterrupt interrupt;
   wall_start = std::chrono::steady_clock::now();
-  try {
-    r = train::fit(in.g, in.train_set, in.val_set ? &*in.val_set : nullptr, o);
-  } catch (...) {
-    std::signal(SIGINT, previous);
-    throw;
-  }
-  std::signal(SIGINT, previous);
-  return r;
+  return train::fit(in.g, in.train_set, in.val_set ? &*in.val_set : nullptr, o);
 }
 
 // The --json document: the run's history and throughput, what it trained on and with which options.
@@ -230,14 +215,14 @@ int run_train(const TrainArgs& a, bool data_given) {
   exec::set_threads(a.threads);
   const bool is_llm = std::filesystem::is_directory(a.model);
   // All checks on the input come first; training starts only when everything fits.
-  io::refuse_overwrite(a.out, {a.model});
-  if (!a.json.empty()) io::refuse_overwrite(a.json, {a.model, a.out});
+  io::check_output_path(a.out, {a.model}, "--out", /*folder=*/is_llm);
+  io::check_output_path(a.json, {a.model, a.out}, "--json");
   train::TrainOptions o;
   o.augment = train::AugmentOptions::parse(a.augment);
   TrainInputs in = is_llm ? load_llama_inputs(a, data_given) : load_onnx_inputs(a);
   set_train_options(a, o);
-  io::refuse_overwrite(o.checkpoint, {a.model, a.out});
-  o.should_stop = [] { return g_stop.load(); };
+  io::check_output_path(o.checkpoint, {a.model, a.out}, "--checkpoint");
+  o.should_stop = [] { return StopOnInterrupt::asked(); };
   o.on_ready = [&](int64_t steps) {
     fmt::print(stderr, "train {} on {}: {} samples, {} epochs of {} steps, {} threads\n", a.model, a.data,
                in.train_set.size(), o.epochs, steps, at::get_num_threads());

@@ -102,6 +102,12 @@ static at::Tensor checked_labels(at::Tensor labels, const at::Tensor& inputs, co
 
 static Dataset load_npy_folder(const std::string& dir) {
   const fs::path in = fs::path(dir) / "inputs.npy", lab = fs::path(dir) / "labels.npy";
+  std::error_code ec;
+  if (fs::is_regular_file(dir, ec))
+    throw Error("npy: takes a folder holding inputs.npy (and labels.npy), not a file")
+        .file(dir)
+        .hint("put the file in a folder as inputs.npy [N, ...] (labels.npy [N] for labels) and pass npy:FOLDER");
+  if (!fs::exists(dir, ec)) throw Error("dataset folder does not exist").file(dir).hint("check the npy:FOLDER path");
   if (!fs::exists(in))
     throw Error("dataset folder has no inputs.npy")
         .file(dir)

@@ -13,6 +13,7 @@
 #include "pare/error.h"
 #include "pare/io/onnx_schema_check.h"
 #include "pare/io/onnx_tensor.h"
+#include "pare/io/package_format.h"
 
 namespace pare::io {
 namespace fs = std::filesystem;
@@ -151,6 +152,10 @@ onnx::ModelProto read_model_proto(const std::string& path) {
     const std::streamsize got = f.gcount();
     uint64_t n = 0;
     std::memcpy(&n, head, 8);
+    if (got >= 8 && std::memcmp(head, kPackageMagic, 8) == 0)
+      throw Error("expected an ONNX file but got a .pare package (a model pare already quantized)")
+          .file(path)
+          .hint("quantize the float ONNX model it came from; pare eval, run and info read packages");
     if (got >= 4 && std::memcmp(head, "GGUF", 4) == 0)
       throw Error("expected an ONNX file but got a GGUF file").file(path).hint(llm_hint);
     if (got == 9 && head[8] == '{' && n >= 2 && n <= fs::file_size(path, ec) - 8)

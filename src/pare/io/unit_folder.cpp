@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,38 @@
 namespace pare::io {
 namespace fs = std::filesystem;
 
+namespace {
+
+// What differs between the folder's job and this run's, as "path: folder X, now Y" (JSON pointer paths).
+std::string settings_differences(const nlohmann::json& folder, const nlohmann::json& now) {
+  if (!folder.is_object()) return "a folder without a readable job.json";
+  std::string out;
+  int shown = 0;
+  nlohmann::json patch = nlohmann::json::diff(folder, now);
+  // Shallow differences first: a changed version or source says more than the recipe keys under it.
+  auto depth = [](const nlohmann::json& op) {
+    const std::string p = op.at("path").get<std::string>();
+    return std::count(p.begin(), p.end(), '/');
+  };
+  std::stable_sort(patch.begin(), patch.end(),
+                   [&](const nlohmann::json& a, const nlohmann::json& b) { return depth(a) < depth(b); });
+  for (const auto& op : patch) {
+    if (++shown > 6) {
+      out += fmt::format("; and {} more", patch.size() - 6);
+      break;
+    }
+    const std::string path = op.at("path").get<std::string>();
+    const nlohmann::json was = folder.contains(nlohmann::json::json_pointer(path))
+                                   ? folder.at(nlohmann::json::json_pointer(path))
+                                   : nlohmann::json("(none)");
+    const nlohmann::json is = op.contains("value") ? op.at("value") : nlohmann::json("(none)");
+    out += fmt::format("{}{}: folder {}, now {}", out.empty() ? "" : "; ", path, was.dump(), is.dump());
+  }
+  return out;
+}
+
+}  // namespace
+
 UnitFolder::UnitFolder(std::string dir, const nlohmann::json& job, int64_t units, const std::string& what)
     : dir_(std::move(dir)), units_(static_cast<size_t>(units)) {
   const std::string job_path = (fs::path(dir_) / "job.json").string();
@@ -20,6 +53,7 @@ UnitFolder::UnitFolder(std::string dir, const nlohmann::json& job, int64_t units
     if (old != job)
       throw Error("the work folder holds an unfinished " + what + " with other settings")
           .file(dir_)
+          .got(settings_differences(old, job))
           .hint("run again with the same model and settings to resume it, or delete the folder to start over");
   } else {
     std::error_code ec;

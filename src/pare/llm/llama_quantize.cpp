@@ -162,13 +162,14 @@ nlohmann::json LlamaQuantizeResult::to_json() const {
           {"resumed_units", resumed_units},
           {"params", params},
           {"quantized_params", quantized_params},
+          {"model_bytes", file_bytes},  // the package: the same key as an ONNX model's packed size
           {"file_bytes", file_bytes},
-          {"quantized_bits_per_weight", quantized_bits_per_weight},
+          {"bits_per_weight", quantized_bits_per_weight},
           {"file_bits_per_weight", file_bits_per_weight},
           {"relative_bops", relative_bops},
           {"cost_factor", cost_factor},
           {"seconds", seconds},
-          {"weights", weights}};
+          {"layers", weights}};
 }
 
 LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptions& o) {
@@ -187,22 +188,23 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   res.units = source.size();
   // A method that learns runs every block's data path again, so nothing is resumed for it.
   res.resumed_units = o.recipe.entry().block ? 0 : folder.finished();
-  int64_t finished = res.resumed_units, written = 0;
+  int64_t finished = res.resumed_units;
   if (o.progress) o.progress(finished, res.units);
   quant::BlockWeightsOptions bo;
   bo.batches = o.calibration;
   bo.skip = [&](int64_t k) { return folder.done(k); };
   struct StopAsked {};  // not an Error: the work folder stays, as after a real interruption
   bo.sink = [&](int64_t k, std::vector<quant::QuantizedLayer>&& layers) {
-    if (o.stop_after_units >= 0 && written == o.stop_after_units) throw StopAsked{};
     write_unit(m, source.weights(k), std::move(layers), folder, k);
-    ++written;
     if (o.progress) o.progress(++finished, res.units);
+    if (o.should_stop && o.should_stop()) throw StopAsked{};
   };
   try {
     quant::quantize_blocks(source, plans, o.recipe, bo);
   } catch (const StopAsked&) {
-    throw Error(fmt::format("stopped after {} units, as asked", written)).file(o.out);
+    res.interrupted = true;
+    res.finished_units = finished;
+    return res;
   } catch (const Error&) {
     // A weight that cannot be quantized (NaN, a bad grid) fails again on every rerun: nothing worth
     // resuming, so a work folder this run started goes. (An interrupted process keeps its folder.)

@@ -29,7 +29,9 @@ struct LlamaQuantizeOptions {
   std::vector<blocks::Values> calibration;
   // (units finished, units in all); called once at the start with the units found finished on disk.
   std::function<void(int64_t, int64_t)> progress;
-  int64_t stop_after_units = -1;  // tests: throw after this many units were written by this run
+  // Polled after each unit: true stops the run with `interrupted` set; the work folder keeps the finished
+  // units, so the same call resumes (Ctrl-C in the CLI).
+  std::function<bool()> should_stop;
 };
 
 struct LlamaQuantizeResult {
@@ -44,6 +46,8 @@ struct LlamaQuantizeResult {
   // weights (a projection's MACs per token equal its weight count), and their mean REx cost factor.
   double relative_bops = 0, cost_factor = 1;
   double seconds = 0;
+  bool interrupted = false;  // should_stop asked: no package yet; finished_units are in OUT.partial
+  int64_t finished_units = 0;
   nlohmann::json to_json() const;
 };
 

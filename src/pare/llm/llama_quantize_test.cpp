@@ -135,12 +135,15 @@ TEST(LlamaQuantize, InterruptedRunResumesToTheSameBytes) {
   quantize_llama(src, o);
 
   o.out = f / "resumed.pare";
-  o.stop_after_units = 2;
-  EXPECT_THROW(quantize_llama(src, o), Error);
+  int64_t polls = 0;
+  o.should_stop = [&] { return ++polls == 2; };  // Ctrl-C during the second unit
+  const LlamaQuantizeResult stopped = quantize_llama(src, o);
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(stopped.finished_units, 2);
   EXPECT_FALSE(fs::exists(o.out));
   EXPECT_TRUE(fs::exists(o.out + ".partial/unit-0001.json"));
   EXPECT_FALSE(fs::exists(o.out + ".partial/unit-0002.json"));
-  o.stop_after_units = -1;
+  o.should_stop = nullptr;
   int64_t first_progress = -1;
   o.progress = [&](int64_t done, int64_t) {
     if (first_progress < 0) first_progress = done;
@@ -173,15 +176,16 @@ TEST(LlamaQuantize, RefusesWhatItCannotDo) {
   EXPECT_THROW(quantize_llama(src, o), Error);
   // A work folder from a run with other settings is not silently mixed in.
   o.recipe = w4g32();
-  o.stop_after_units = 1;
-  EXPECT_THROW(quantize_llama(src, o), Error);
-  o.stop_after_units = -1;
+  o.should_stop = [] { return true; };
+  EXPECT_TRUE(quantize_llama(src, o).interrupted);
+  o.should_stop = nullptr;
   o.recipe.wbits = 3;
   try {
     quantize_llama(src, o);
     FAIL() << "mixed two settings";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/recipe/wbits: folder 4, now 3"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(o.out));
 }

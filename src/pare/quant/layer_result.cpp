@@ -1,5 +1,6 @@
 #include "pare/quant/layer_result.h"
 
+#include <cmath>
 #include <set>
 
 namespace pare::quant {
@@ -14,7 +15,7 @@ nlohmann::json QuantizedLayer::to_json() const {
   if (plan.quantize && !note.empty()) why += (why.empty() ? "" : "; ") + note;
   if (!why.empty()) r["note"] = why;
   if (!plan.quantize) {
-    r["bytes"] = float_bytes;
+    r["bytes"] = static_cast<int64_t>(std::ceil(float_bytes));
     return r;
   }
   r["wbits"] = weight.main.grid.bits;
@@ -24,7 +25,7 @@ nlohmann::json QuantizedLayer::to_json() const {
   r["scales"] = weight.main.scales.numel();
   r["relative_error"] = relative_error;
   r["bits_per_weight"] = weight.bits_per_weight();
-  r["bytes"] = weight.storage_bits() / 8;
+  r["bytes"] = static_cast<int64_t>(std::ceil(weight.storage_bits() / 8));
   r["cost_factor"] = weight.cost_factor();
   r["kurtosis"] = kurtosis;
   if (!expands.empty()) r["expands"] = expands;

@@ -103,6 +103,10 @@ struct Method {
   // Refusals of option values for a model kind it otherwise supports (e.g. no PIPE ensemble for Llamas).
   std::function<void(const Recipe&, ModelKind, const std::string& source)> check_model;
 
+  // Why its results under `recipe` have no QDQ ONNX form (empty: they have one), for the refusal before any
+  // work. Unset: derived from `grids` (only a uniform grid is one DequantizeLinear).
+  std::function<std::string(const Recipe&)> qdq_refusal;
+
   std::function<LayerWeight(const WeightJob&)> weight;
   // Called once with every planned weight (float, by weight name) before `weight`; its result is
   // WeightJob::prepared. Graph models only: a streamed Llama never holds every weight at once.
@@ -119,6 +123,7 @@ struct Method {
   // From its hooks: per block with a block hook, on the whole model with graph hooks, else per weight.
   MethodRun run() const;
   const MethodOption* option(const std::string& name) const;  // nullptr when it has none by that name
+  std::string qdq_refusal_for(const Recipe& recipe) const;    // qdq_refusal, or the grids rule
   nlohmann::json to_json() const;                             // the --list-methods --json entry
 };
 

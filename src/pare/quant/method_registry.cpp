@@ -25,6 +25,15 @@ MethodRun Method::run() const {
 
 bool Method::supports(ModelKind k) const { return std::find(models.begin(), models.end(), k) != models.end(); }
 
+std::string Method::qdq_refusal_for(const Recipe& recipe) const {
+  if (qdq_refusal) return qdq_refusal(recipe);
+  if (std::find(grids.begin(), grids.end(), GridKind::Uniform) != grids.end()) return {};
+  const char* kind = grids.front() == GridKind::Power     ? "power-grid"
+                     : grids.front() == GridKind::Ternary ? "ternary"
+                                                          : "codebook";
+  return "method " + name + " writes " + kind + " values, not a uniform integer grid";
+}
+
 const MethodOption* Method::option(const std::string& option_name) const {
   for (const auto& o : options)
     if (o.name == option_name) return &o;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "pare/blocks/model_data.h"
 #include "pare/error.h"
@@ -42,8 +43,8 @@ nlohmann::json QuantizeResult::to_json() const {
                    {"bops", bops.bops},
                    {"relative_bops", bops.relative()},
                    {"cost_factor", cost_factor()},
-                   {"model_bytes", model_bits / 8},
-                   {"float_model_bytes", float_bits / 8},
+                   {"model_bytes", static_cast<int64_t>(std::ceil(model_bits / 8))},
+                   {"float_model_bytes", static_cast<int64_t>(std::ceil(float_bits / 8))},
                    {"layers", layer_table()},
                    {"activations", acts}};
   if (!bops_note.empty()) j["bops_note"] = bops_note;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "pare/error.h"
+#include "pare/quant/method.h"
 
 namespace pare::quant {
 
@@ -20,6 +21,23 @@ bool qdq_expressible(const QuantizedLayer& l, std::string* why) {
   return true;
 }
 
+void check_qdq_export(const ir::Graph& g, const Recipe& recipe) {
+  const std::string method = recipe.entry().qdq_refusal_for(recipe);
+  if (!method.empty())
+    throw Error("the quantized model cannot be written as QDQ ONNX: " + method)
+        .hint("write a .pare package (--out FILE.pare); pare eval, info and run read it");
+  for (const LayerPlan& p : plan_layers(g, recipe)) {
+    if (!p.quantize || p.granularity.kind != Granularity::Kind::Group) continue;
+    const at::Tensor& w = g.initializers.at(p.layer.weight);
+    const int64_t per_channel = w.numel() / std::max<int64_t>(1, w.size(p.layer.out_axis));
+    if (per_channel > p.granularity.group_size)
+      throw Error("the quantized model cannot be written as QDQ ONNX: group scales (" + p.granularity.str() +
+                  ") need blocked DequantizeLinear (opset 21)")
+          .node(p.layer.node)
+          .hint("write a .pare package (--out FILE.pare), or use --granularity channel for ONNX");
+  }
+}
+
 ir::Graph to_qdq_graph(const ir::Graph& g, const std::vector<QuantizedLayer>& layers,
                        const std::vector<QuantizedBias>& biases) {
   for (const auto& l : layers) {
@@ -27,7 +45,7 @@ ir::Graph to_qdq_graph(const ir::Graph& g, const std::vector<QuantizedLayer>& la
     if (!qdq_expressible(l, &why))
       throw Error("the quantized model cannot be written as QDQ ONNX: " + why)
           .node(l.plan.layer.node)
-          .hint("write a .pare package (--out model.pare), or use --granularity channel with a uniform grid");
+          .hint("write a .pare package (--out FILE.pare)");
   }
   ir::Graph out = g.clone();
   std::set<std::string> done;

@@ -14,6 +14,11 @@ namespace pare::quant {
 // per-channel scales. Otherwise `why` says what cannot be expressed.
 bool qdq_expressible(const QuantizedLayer& layer, std::string* why = nullptr);
 
+// Throws Error, before any work, when quantizing `g` under `recipe` would give a model that QDQ ONNX cannot
+// hold (the method's grid or terms, group scales spanning more than one group), with a hint that fits the
+// reason. to_qdq_graph checks the result again.
+void check_qdq_export(const ir::Graph& g, const Recipe& recipe);
+
 // `g` (float weights, activation Q/DQ inserted) with every quantized weight replaced by int8 codes and a
 // DequantizeLinear node. Codes of 2..7-bit grids are stored in int8 (ONNX INT4 needs opset 21): the
 // values, and so the accuracy, are exact; the file is as large as an 8-bit one. Throws Error naming the

@@ -106,6 +106,9 @@ Method rex_method() {
           .got(fmt::format("--ensemble {}", rex_options(r).ensemble))
           .hint("RMSNorm does not commute with a sum of members; use --method rex without --ensemble");
   };
+  m.qdq_refusal = [](const Recipe& r) {
+    return rex_options(r).order > 1 ? "residual expansion terms (--order > 1) are not one QDQ weight" : "";
+  };
   m.weight = rex_weight;
   m.after_weights = build_pipe;
   return m;
