@@ -36,6 +36,7 @@ Files run two at a time (--jobs): most of a short command is process start and d
 import argparse
 import concurrent.futures
 import os
+import resource
 import re
 import shlex
 import shutil
@@ -135,9 +136,9 @@ def join_continuations(body, first_line):
                 continue
             buf_line = first_line + k
         if line.endswith("\\"):
-            buf += line[:-1] + " "
+            buf += line[:-1].strip() + " "
             continue
-        out.append((buf_line, (buf + line).strip()))
+        out.append((buf_line, buf + line.strip()))
         buf, buf_line = "", None
     if buf_line is not None:
         out.append((buf_line, buf.strip()))
@@ -238,6 +239,35 @@ def prepare(rel, steps, shortener):
     return out, failures
 
 
+def run_command(argv, cwd, env):
+    """(exit code or None on timeout, output, CPU seconds). The CPU time comes from wait4, so that it can be
+    told per command while other files run beside it."""
+    with tempfile.TemporaryFile() as f:
+        try:
+            p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=f,
+                                 stderr=subprocess.STDOUT)
+        except OSError as e:
+            return None, str(e), 0.0
+        deadline, timed_out = time.monotonic() + COMMAND_TIMEOUT, False
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                p.kill()
+                _, status, usage = os.wait4(p.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.05)
+        p.returncode = 0  # reaped here: keep Popen from waiting on the pid again
+        f.seek(0)
+        out = f.read().decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    if timed_out:
+        return None, out + f"\n(timed out after {COMMAND_TIMEOUT} s)", cpu
+    return os.waitstatus_to_exitcode(status), out, cpu
+
+
 def run_file(rel, steps, scratch, examples, env):
     """Runs one doc file's steps in order in its scratch folder; returns (log lines, failures, seconds)."""
     os.makedirs(scratch)
@@ -251,18 +281,9 @@ def run_file(rel, steps, scratch, examples, env):
                 f.write(extra)
             continue
         t0 = time.monotonic()
-        try:
-            r = subprocess.run(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, errors="replace", timeout=COMMAND_TIMEOUT)
-            code, out = r.returncode, r.stdout
-        except subprocess.TimeoutExpired as e:
-            code = None
-            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-            out += f"\n(timed out after {COMMAND_TIMEOUT} s)"
-        except OSError as e:
-            code, out = None, str(e)
+        code, out, cpu = run_command(argv, scratch, env)
         ok = code == extra
-        log.append(f"   {'ok  ' if ok else 'FAIL'} {time.monotonic() - t0:6.1f} s  {where}: {shown}")
+        log.append(f"   {'ok  ' if ok else 'FAIL'} {time.monotonic() - t0:6.1f} s ({cpu:5.1f} s CPU)  {where}: {shown}")
         if not ok:
             want = f"exit {extra}, got " + ("no exit (timeout)" if code is None else f"exit {code}")
             failures.append((where, text, shown, f"{want}\n{tail(out)}"))
@@ -331,8 +352,9 @@ def main():
 
     if snapshot(examples) != before:
         failures.append(("examples/", "", "", "a docs command wrote into the repository's examples/ folder"))
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"\n{count} commands from {len(jobs)} files in {time.monotonic() - t_all:.1f} s "
-          f"({a.jobs} files at a time), {len(failures)} failed")
+          f"({a.jobs} files at a time; {cpu.ru_utime + cpu.ru_stime:.0f} s of CPU), {len(failures)} failed")
     for where, text, shown, why in failures:
         print(f"\nFAILED {where}\n  doc: {text}\n  ran: {shown}\n  {why}")
     if a.keep or failures:
