@@ -196,7 +196,8 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   struct StopAsked {};  // not an Error: the work folder stays, as after a real interruption
   bo.sink = [&](int64_t k, std::vector<quant::QuantizedLayer>&& layers) {
     write_unit(m, source.weights(k), std::move(layers), folder, k);
-    if (o.progress) o.progress(++finished, res.units);
+    ++finished;
+    if (o.progress) o.progress(finished, res.units);
     if (o.should_stop && o.should_stop()) throw StopAsked{};
   };
   try {
