@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "pare/io/package_format.h"
 #include "pare/llm/llama_package.h"
 #include "pare/llm/model_size.h"
@@ -56,6 +58,12 @@ void list_tensors(const llm::LlamaModel& m, const nlohmann::json& header, nlohma
   j["quantized"] = quantized;
 }
 
+std::string shape_text(const nlohmann::json& shape) {
+  std::string s;
+  for (const auto& d : shape) s += (s.empty() ? "" : ", ") + std::to_string(d.get<int64_t>());
+  return "[" + s + "]";
+}
+
 }  // namespace
 
 nlohmann::json llama_package_info_json(const std::string& path) {
@@ -105,14 +113,17 @@ std::string llama_package_info_text(const nlohmann::json& j) {
                      tok.at("model_type").get<std::string>(), tok.at("pieces").get<int64_t>(),
                      tok.at("normalizer").get<std::string>());
   if (j.at("metadata").contains("recipe")) t += fmt::format("recipe     {}\n", j["metadata"]["recipe"].dump());
+  size_t w = 24;
+  for (const char* list : {"quantized", "float_tensors"})
+    for (const auto& e : j.at(list)) w = std::max(w, e.at("name").get<std::string>().size());
   t += fmt::format("quantized  {} weights\n", j.at("quantized").size());
   for (const auto& q : j.at("quantized"))
-    t += fmt::format("  {:<40} {:<12} {:<16} {:<10} {:.3f} bits/weight\n", q.at("name").get<std::string>(),
-                     q.at("shape").dump(), q.at("grid").get<std::string>(), q.at("granularity").get<std::string>(),
+    t += fmt::format("  {:<{}} {:<12} {:<16} {:<10} {:.3f} bits/weight\n", q.at("name").get<std::string>(), w,
+                     shape_text(q.at("shape")), q.at("grid").get<std::string>(), q.at("granularity").get<std::string>(),
                      q.at("bits_per_weight").get<double>());
   t += fmt::format("float      {} tensors\n", j.at("float_tensors").size());
   for (const auto& f : j.at("float_tensors"))
-    t += fmt::format("  {:<40} {:<12} {}\n", f.at("name").get<std::string>(), f.at("shape").dump(),
+    t += fmt::format("  {:<{}} {:<12} {}\n", f.at("name").get<std::string>(), w, shape_text(f.at("shape")),
                      f.at("dtype").get<std::string>());
   return t;
 }

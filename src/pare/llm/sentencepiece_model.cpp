@@ -225,7 +225,8 @@ std::vector<std::string> normalization_steps(const SentencePieceModel& m) {
       what =
           "NFKC: full-width forms, ligatures, super- and subscripts and other compatibility characters become "
           "their plain forms";
-    if (n.rfind("nmt_", 0) == 0) what += "; control characters are dropped and unusual spaces become plain ones";
+    if (n.rfind("nmt_", 0) == 0)
+      what += "; control characters are dropped, and newlines, tabs and unusual spaces become plain spaces";
     if (n.size() > 3 && n.compare(n.size() - 3, 3, "_cf") == 0) what += "; letters are case-folded";
     steps.push_back("normalizer '" + (n.empty() ? std::string("unnamed") : n) + "' (" + what + ")");
   }
