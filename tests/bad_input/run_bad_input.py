@@ -127,10 +127,11 @@ for name, needles in SAFETENSORS_CASES:
     CASES.append(("info " + name, ["info", "{F}/" + name], 2, [name] + needles))
 CASES += [
     ("info st_good.safetensors", ["info", "{F}/st_good.safetensors"], 0,
-     ["st_good.safetensors", "format=pt", "tensors     5 (24 parameters", "proj.weight", "BF16", "[2, 2]",
+     ["st_good.safetensors", "format=pt", "tensors     5 (24 parameters", "proj.weight", "bfloat16", "[2, 2]",
       "position_ids"]),
     ("info --json st_good.safetensors", ["info", "--json", "{F}/st_good.safetensors"], 0,
-     ['"format": "safetensors"', '"name": "norm.weight"', '"dtype": "F16"', '"parameters": 24']),
+     ['"format": "safetensors"', '"name": "norm.weight"', '"dtype": "float16"', '"stored_dtype": "F16"',
+      '"parameters": 24']),
     ("info st_sharded", ["info", "{F}/st_sharded"], 0,
      ["files       2", "lm_head.weight", "model-00002-of-00002.safetensors", "tensors     3 (10 parameters"]),
     ("info st_sharded index", ["info", "{F}/st_sharded/model.safetensors.index.json"], 0, ["lm_head.weight"]),
@@ -497,6 +498,61 @@ CASES += [
 ]
 
 
+# Issue 16, LLM side: the LLM and info/export/zoo/text/ppl commands check every output path and option before any
+# work, name their formats the same way, and run from any working folder (every case runs outside the repository).
+PPL_TOKENS = ["ppl", "{F}/llama_good", "--tokens", "{F}/llama_tokens.npy"]
+CASES += [
+    ("text brown outside the repository", ["text", "brown", "--split", "heldout", "--out", "{OUT}/new/heldout.txt"],
+     0, ["Brown heldout split, 30 files, 60752 words"]),
+    ("text brown --out names a folder", ["text", "brown", "--split", "heldout", "--out", "{F}"], 2,
+     ["--out names a folder"]),
+    ("text train-tokenizer --out over its text", ["text", "train-tokenizer", "--data", "text:{F}/llama_text.txt",
+                                                  "--vocab-size", "300", "--out", "{F}/llama_text.txt"], 2,
+     ["llama_text.txt", "refusing to overwrite"]),
+    ("text train-tokenizer unknown normalization", ["text", "train-tokenizer", "--normalization", "nfd", "--out",
+                                                    "{OUT}/t.model"], 2,
+     ["unknown SentencePiece normalization 'nfd'", "expected: identity, nmt_nfkc"]),
+    ("text stats --json names a folder", ["text", "stats", "--tokenizer", "{F}/llama_text.txt", "--data",
+                                          "text:{F}/llama_text.txt", "--json", "{F}"], 2, ["--json names a folder"]),
+    ("info llama package", ["info", "{F}/llm/llama_q.pare"], 0,
+     ["llama_q.pare (.pare version 1", "Llama: 1 layers, hidden 8", "vocab 16", "tokenizer  none stored",
+      "model.layers.0.mlp.down_proj.weight", "int4 symmetric", "bits/weight", "model.embed_tokens.weight",
+      "float32"]),
+    ("info --json llama package", ["info", "{F}/llm/llama_q.pare", "--json"], 0,
+     ['"model": "llama"', '"vocab_size": 16', '"grid": "int4 symmetric"', '"shape": [\n', '"tokenizer": null',
+      '"dtype": "float32"', '"file_bytes": ']),
+    ("info --json - llama package", ["info", "--json", "-", "{F}/llm/llama_q.pare"], 0, ['"model": "llama"']),
+    ("info damaged llama package", ["info", "{F}/llm/flipped.pare"], 2, ["flipped.pare", "fails its checksum"]),
+    ("info --json onnx shapes are arrays", ["info", "--json", "{F}/good.onnx"], 0,
+     ['"dtype": "float32"', '"shape": [\n        1,\n        3\n      ]']),
+    ("info --json names a folder", ["info", "{F}/good.onnx", "--json", "{F}"], 2, ["--json names a folder"]),
+    ("info --json over the model", ["info", "{F}/good.onnx", "--json", "{F}/good.onnx"], 2,
+     ["refusing to overwrite"]),
+    ("export gguf named .onnx", ["export", "{F}/llama_good", "--out", "{OUT}/x.onnx"], 2,
+     ["x.onnx", "--out does not end in .gguf", "got:      '.onnx'"]),
+    ("export without a tokenizer", ["export", "{F}/llama_good", "--out", "{OUT}/x.gguf"], 2,
+     ["llama_good", "no tokenizer.model", "give --tokenizer FILE (the model's SentencePiece tokenizer.model)"]),
+    ("export --json names a folder", ["export", "{F}/llama_good", "--out", "{OUT}/x.gguf", "--json", "{F}"], 2,
+     ["--json names a folder"]),
+    ("export over the model's weights", ["export", "{F}/llama_tok_a.gguf", "--out", "{F}/llama_tok_a.gguf"], 2,
+     ["refusing to overwrite"]),
+    ("export a gguf", ["export", "{F}/llama_tok_a.gguf", "--type", "f16", "--quiet", "--out", "{OUT}/new/q.gguf",
+                       "--json", "{OUT}/new/export.json"], 0, ["wrote", "q.gguf"]),
+    ("ppl default ctx is the model's limit", PPL_TOKENS, 0, ["ctx 32, 1 windows"]),
+    ("ppl --batch-size", PPL_TOKENS + ["--ctx", "8", "--batch-size", "2"], 0, ["ctx 8, 5 windows"]),
+    ("ppl --batch still works", PPL_TOKENS + ["--ctx", "8", "--batch", "2"], 0, ["ctx 8, 5 windows"]),
+    ("ppl --json names a folder", PPL_TOKENS + ["--ctx", "8", "--json", "{F}"], 2, ["--json names a folder"]),
+    ("ppl --save-ref names a folder", PPL_TOKENS + ["--ctx", "8", "--save-ref", "{F}"], 2,
+     ["--save-ref names a folder"]),
+    ("zoo llama test", ["zoo", "llama", "--config", "test", "--quiet", "--out", "{OUT}/new/zl"], 0,
+     ["random weights", "tokenizer.model of 512 pieces"]),
+    ("zoo llama --random is the default", ["zoo", "llama", "--config", "test", "--random", "--no-tokenizer",
+                                           "--quiet", "--out", "{OUT}/zl"], 0, ["no tokenizer"]),
+    ("zoo llama out is a file", ["zoo", "llama", "--config", "test", "--out", "{F}/good.onnx"], 2,
+     ["good.onnx", "--out exists and is not a folder"]),
+]
+
+
 def make_quant_fixtures(pare, work):
     """A real package (4-bit, group scales) and damaged copies of it; recipes with mistakes."""
     d = os.path.join(work, "train")
@@ -650,7 +706,9 @@ def run_case(pare, work, name, argv, want_rc, needles, failures):
     argv = [a.replace("{F}", work).replace("{OUT}", out_dir) for a in argv]
     before = tree_digest(work)
     try:
-        proc = subprocess.run([pare] + argv, capture_output=True, text=True, errors="replace", timeout=120)
+        # From a folder outside the repository: a command must not depend on where it is run from.
+        proc = subprocess.run([pare] + argv, capture_output=True, text=True, errors="replace", timeout=120,
+                              cwd=os.path.dirname(out_dir))
     except subprocess.TimeoutExpired:
         failures.append(f"{name}: timed out (hang?)")
         return

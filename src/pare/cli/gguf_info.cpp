@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -72,7 +71,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-void print_json(const io::GgufFile& f) {
+nlohmann::json summary_json(const io::GgufFile& f) {
   nlohmann::json metadata = nlohmann::json::array();  // an array keeps the file's key order
   for (const auto& [key, v] : f.metadata())
     metadata.push_back({{"key", key}, {"type", io::gguf_type_name(v.type())}, {"value", value_json(v)}});
@@ -100,8 +99,7 @@ void print_json(const io::GgufFile& f) {
                      {"bytes", tot.bytes},
                      {"bits_per_weight", tot.weights > 0 ? 8.0 * static_cast<double>(tot.bytes) / tot.weights : 0.0},
                      {"by_type", tot.by_type}}}};
-  // GGUF strings are not checked for valid UTF-8: print U+FFFD for bad bytes rather than fail on them.
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return j;
 }
 
 void print_text(const io::GgufFile& f) {
@@ -133,13 +131,8 @@ void print_text(const io::GgufFile& f) {
 
 }  // namespace
 
-int print_gguf_info(const std::string& path, bool json) {
-  const io::GgufFile f = io::GgufFile::open(path);
-  if (json)
-    print_json(f);
-  else
-    print_text(f);
-  return 0;
-}
+void print_gguf_info(const std::string& path) { print_text(io::GgufFile::open(path)); }
+
+nlohmann::json gguf_info_json(const std::string& path) { return summary_json(io::GgufFile::open(path)); }
 
 }  // namespace pare::cli

@@ -60,7 +60,7 @@ Action add_ppl_command(CLI::App& app) {
   auto text = std::make_shared<std::string>();
   auto tokens = std::make_shared<std::string>();
   auto tokenizer = std::make_shared<std::string>();
-  auto ctx = std::make_shared<int64_t>(512);
+  auto ctx = std::make_shared<int64_t>(0);
   auto protocol = std::make_shared<std::string>("windows");
   auto json = std::make_shared<std::string>();
   auto ref = std::make_shared<std::string>();
@@ -74,7 +74,9 @@ Action add_ppl_command(CLI::App& app) {
   t->excludes(k);
   cmd->add_option("--tokenizer", *tokenizer,
                   "SentencePiece tokenizer.model (default: the model folder's, or the GGUF file's vocabulary)");
-  auto* ctx_opt = cmd->add_option("--ctx", *ctx, "tokens per window (with a stored --ref: its ctx by default)")
+  auto* ctx_opt = cmd->add_option("--ctx", *ctx,
+                                  "tokens per window (default: 512, or the model's max_position_embeddings if "
+                                  "smaller; with a stored --ref: its ctx)")
                       ->check(CLI::Range(4, 1 << 20));
   auto* protocol_opt =
       cmd->add_option("--protocol", *protocol,
@@ -90,7 +92,8 @@ Action add_ppl_command(CLI::App& app) {
                   "final hidden states and head, as .safetensors");
   cmd->add_option("--json", *json, "also write the results as JSON to this file");
   cmd->add_option("--threads", *threads, "compute threads (0: one per core)");
-  cmd->add_option("--batch", *batch, "windows per run (memory: attention scores of this many windows)")
+  cmd->add_option("--batch-size,--batch", *batch, "windows per run (memory: attention scores of this many windows)")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_flag("--quiet", *quiet, "no progress output");
   auto llamacpp_numerics = std::make_shared<bool>(false);
@@ -108,6 +111,7 @@ Action add_ppl_command(CLI::App& app) {
     if (protocol_opt->count() > 0) o.protocol = *protocol;
     o.ref = *ref;
     o.save_ref = *save_ref;
+    o.json = *json;
     o.llamacpp_numerics = *llamacpp_numerics;
     o.sub_batch = *batch;
     std::unique_ptr<report::Progress> bar;

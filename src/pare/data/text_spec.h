@@ -22,6 +22,11 @@ struct TextPaths {
   std::string brown_dir = kBrownDefaultDir;
 };
 
+// The Brown corpus folder: `paths.brown_dir` when given or found from the working folder; else (the default
+// is relative to the repository root) $PARE_BROWN_DIR, then the repository the running binary was built in.
+// Every command that reads the corpus finds it this way, wherever it is run from.
+std::string find_brown_dir(const TextPaths& paths = {});
+
 // The whole text the spec names. Error naming the file or folder when it cannot be read.
 std::string load_text(const TextSpec& spec, const TextPaths& paths = {});
 

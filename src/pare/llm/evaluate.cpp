@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -70,7 +71,9 @@ void load_models(const EvaluateOptions& o, Run& run, EvaluateResult& r) {
 
 // Unless given, a run takes a stored reference's ctx and protocol (load_reference checks the rest).
 std::pair<int64_t, std::string> context_of(const EvaluateOptions& o, const Run& run) {
-  int64_t ctx = o.ctx.value_or(512);
+  int64_t limit = run.model.config.max_position_embeddings;  // a model is not run past the positions it knows
+  if (run.ref_model) limit = std::min(limit, run.ref_model->config.max_position_embeddings);
+  int64_t ctx = o.ctx.value_or(std::min<int64_t>(512, limit));
   std::string protocol = o.protocol.value_or("windows");
   if (!run.stored_ref) return {ctx, protocol};
   const nlohmann::json meta = io::SafetensorsModel::open(o.ref).metadata();
@@ -102,7 +105,9 @@ void read_tokens(const EvaluateOptions& o, Run& run, EvaluateResult& r) {
     return;
   }
   const data::TextSpec spec = text_argument(o.text);
-  const Tokenizer tok = model_tokenizer(o.model, o.tokenizer, run.model.config.vocab_size);
+  const Tokenizer tok =
+      model_tokenizer(o.model, o.tokenizer, run.model.config.vocab_size,
+                      "give --tokenizer FILE (a SentencePiece model), or --tokens FILE.npy of token ids");
   if (run.ref_model) {
     if (std::optional<Tokenizer> rt = reference_tokenizer(o.ref, run.ref_model->config.vocab_size)) {
       check_same_vocabulary(rt->vocab(), rt->source(), tok.vocab(), tok.source());
@@ -140,7 +145,8 @@ void prepare_reference(const EvaluateOptions& o, Run& run, EvaluateResult& r) {
     if (!dir.empty() && std::filesystem::is_directory(dir, ec))
       for (const auto& e : std::filesystem::directory_iterator(dir, ec)) run.inputs.push_back(e.path().string());
   }
-  if (!o.save_ref.empty()) io::refuse_overwrite(o.save_ref, run.inputs);
+  io::check_output_path(o.save_ref, run.inputs, "--save-ref");
+  io::check_output_path(o.json, run.inputs, "--json");
 }
 
 nlohmann::json save(const EvaluateOptions& o, const Run& run, const LlamaModel& ref, const at::Tensor& hidden) {

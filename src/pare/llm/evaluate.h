@@ -21,10 +21,12 @@ struct EvaluateOptions {
   std::string text;                     // a text spec or file (llm/model_tokenizer.h text_argument), or ...
   std::string tokens;                   // ... token ids (.npy, 1-D integers)
   std::string tokenizer;                // SentencePiece tokenizer.model; empty: the model's own
-  std::optional<int64_t> ctx;           // tokens per window; unset: a stored reference's, else 512
+  std::optional<int64_t> ctx;           // tokens per window; unset: a stored reference's, else 512 or the
+                                        // models' max_position_embeddings if smaller
   std::optional<std::string> protocol;  // "windows" | "llamacpp"; unset: a stored reference's, else windows
   std::string ref;                      // reference model, or a stored reference file; empty: perplexity only
   std::string save_ref;                 // store the reference (REF, or the model itself without one) here
+  std::string json;                     // where the caller will write the result: checked with save_ref, early
   bool llamacpp_numerics = false;       // GGUF models: llama.cpp's activation rounding (gguf_llama.h)
   int64_t sub_batch = 8;
   // (steps done, steps in all, what runs): the reference's layers (live), the model's, its head.

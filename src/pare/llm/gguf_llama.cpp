@@ -191,7 +191,8 @@ LlamaModel load_llama_gguf(const std::string& path) {
 }
 
 GgufExport export_llama_gguf(const LlamaModel& m, const Vocab& vocab, formats::GgmlType type, const std::string& path,
-                             const std::string& name, const std::vector<std::string>& protected_inputs) {
+                             const std::string& name, const std::vector<std::string>& protected_inputs,
+                             const std::function<void(int64_t, int64_t)>& progress) {
   const LlamaConfig& c = m.config;
   if (type != formats::GgmlType::F16 && type != formats::GgmlType::Q8_0 && type != formats::GgmlType::Q4_0 &&
       type != formats::GgmlType::F32)
@@ -247,11 +248,21 @@ GgufExport export_llama_gguf(const LlamaModel& m, const Vocab& vocab, formats::G
   // Deferred: each tensor is fetched, converted and encoded while the file is written, so a model larger
   // than memory (memory-mapped weights) exports one tensor at a time.
   GgufExport report;
-  for (const auto& t : llama_tensors(c)) {
+  const std::vector<LlamaTensor> tensors = llama_tensors(c);
+  const int64_t total = static_cast<int64_t>(tensors.size());
+  int64_t done = 0;  // tensors fetched so far: deferred ones count as the writer asks for them
+  auto step = [&]() {
+    if (progress) progress(++done, total);
+  };
+  for (const auto& t : tensors) {
     const formats::GgmlType tt = t.shape.size() == 1 ? formats::GgmlType::F32 : type;
     ++report.tensors;
-    if (add_kept_codes(w, m, t, tt, report)) continue;
-    w.add_tensor_deferred(gguf_tensor_name(t.name), t.shape, tt, [&m, &c, t]() {
+    if (add_kept_codes(w, m, t, tt, report)) {
+      step();
+      continue;
+    }
+    w.add_tensor_deferred(gguf_tensor_name(t.name), t.shape, tt, [&m, &c, t, &step]() {
+      step();
       at::Tensor x = m.weights(t.name);
       if (!x.defined()) throw Error("weight missing").file(m.source).tensor(t.name);
       x = x.to(at::kFloat);

@@ -6,6 +6,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,10 @@ struct GgufExport {
 // Writes `m` as GGUF: every 2-D weight (embeddings and head included) as `type` (F16, Q8_0, Q4_0; like
 // `llama-quantize --pure`), norms as F32, the `llama.*` keys and the tokenizer. A weight the model stores
 // quantized on a grid that maps exactly onto `type`'s blocks keeps its codes (no second rounding); any other
-// is rounded from its dequantized values with ggml's reference quantizer and listed. Atomic.
+// is rounded from its dequantized values with ggml's reference quantizer and listed. Atomic. `progress` is
+// called with (tensors done, tensors in all) as the file is written.
 GgufExport export_llama_gguf(const LlamaModel& m, const Vocab& vocab, formats::GgmlType type, const std::string& path,
-                             const std::string& name, const std::vector<std::string>& protected_inputs = {});
+                             const std::string& name, const std::vector<std::string>& protected_inputs = {},
+                             const std::function<void(int64_t, int64_t)>& progress = {});
 
 }  // namespace pare::llm

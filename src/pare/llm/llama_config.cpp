@@ -175,8 +175,9 @@ LlamaConfig LlamaConfig::preset(const std::string& name) {
     c.vocab_size = 4096, c.hidden_size = 256, c.intermediate_size = 768, c.num_layers = 8;
     c.num_heads = 4, c.num_kv_heads = 4, c.max_position_embeddings = 512, c.rms_norm_eps = 1e-5;
   } else if (name == "test") {
-    // Grouped-query attention (2 query heads per key/value head) in a model of a few hundred kB.
-    c.vocab_size = 256, c.hidden_size = 64, c.intermediate_size = 128, c.num_layers = 2;
+    // Grouped-query attention (2 query heads per key/value head) in a model of a few hundred kB. 512 pieces:
+    // a byte-fallback tokenizer (3 special + 256 byte pieces + characters and merges) fits, so it scores text.
+    c.vocab_size = 512, c.hidden_size = 64, c.intermediate_size = 128, c.num_layers = 2;
     c.num_heads = 4, c.num_kv_heads = 2, c.max_position_embeddings = 128, c.rms_norm_eps = 1e-5;
   } else {
     std::string names;

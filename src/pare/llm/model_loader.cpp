@@ -76,18 +76,27 @@ LlamaModel load_llama(const std::string& path) {
 }
 
 void save_llama_folder(const std::string& dir, const LlamaConfig& c,
-                       const std::vector<std::pair<std::string, at::Tensor>>& weights, at::ScalarType dtype) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error("cannot create the output folder").file(dir).got(ec.message());
+                       const std::vector<std::pair<std::string, at::Tensor>>& weights, at::ScalarType dtype,
+                       const std::optional<std::string>& tokenizer_model) {
+  const std::string made = io::make_folders(dir);
   LlamaConfig out = c;
   out.torch_dtype = dtype == at::kHalf ? "float16" : dtype == at::kBFloat16 ? "bfloat16" : "float32";
-  std::vector<std::pair<std::string, at::Tensor>> cast;
-  cast.reserve(weights.size());
-  for (const auto& [name, t] : weights) cast.emplace_back(name, t.to(dtype).contiguous());
-  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), cast, {{"format", "pt"}});
-  io::write_atomic((fs::path(dir) / "config.json").string(),
-                   [&](std::ostream& os) { os << out.to_json().dump(2) << "\n"; });
+  try {
+    std::vector<std::pair<std::string, at::Tensor>> cast;
+    cast.reserve(weights.size());
+    for (const auto& [name, t] : weights) cast.emplace_back(name, t.to(dtype).contiguous());
+    io::save_safetensors((fs::path(dir) / "model.safetensors").string(), cast, {{"format", "pt"}});
+    io::write_atomic((fs::path(dir) / "config.json").string(),
+                     [&](std::ostream& os) { os << out.to_json().dump(2) << "\n"; });
+    if (tokenizer_model)
+      io::write_atomic((fs::path(dir) / "tokenizer.model").string(), [&](std::ostream& os) {
+        os.write(tokenizer_model->data(), static_cast<std::streamsize>(tokenizer_model->size()));
+      });
+  } catch (...) {
+    std::error_code ec;
+    if (!made.empty()) fs::remove_all(made, ec);
+    throw;
+  }
 }
 
 }  // namespace pare::llm

@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,8 +22,10 @@ void check_llama_shapes(const LlamaConfig& c, const std::string& source,
                         const std::function<std::vector<int64_t>(const std::string&)>& shape_of);
 
 // Writes a Hugging Face folder: config.json and model.safetensors with the weights as `dtype` (F16, BF16
-// or F32). `weights` in Hugging Face names and layout. Each file is written atomically.
+// or F32), and `tokenizer_model` (tokenizer.model's bytes) when given. `weights` in Hugging Face names and
+// layout. Each file is written atomically; folders the call created are removed again if a write fails.
 void save_llama_folder(const std::string& dir, const LlamaConfig& c,
-                       const std::vector<std::pair<std::string, at::Tensor>>& weights, at::ScalarType dtype);
+                       const std::vector<std::pair<std::string, at::Tensor>>& weights, at::ScalarType dtype,
+                       const std::optional<std::string>& tokenizer_model = std::nullopt);
 
 }  // namespace pare::llm

@@ -216,4 +216,23 @@ SentencePieceModel read_sentencepiece_model(const std::string& path) {
   return parse_sentencepiece_model(s.str(), path);
 }
 
+std::vector<std::string> normalization_steps(const SentencePieceModel& m) {
+  std::vector<std::string> steps;
+  if (m.has_charsmap) {
+    const std::string& n = m.normalizer;
+    std::string what = "a custom character map";
+    if (n.find("nfkc") != std::string::npos)
+      what =
+          "NFKC: full-width forms, ligatures, super- and subscripts and other compatibility characters become "
+          "their plain forms";
+    if (n.rfind("nmt_", 0) == 0)
+      what += "; control characters are dropped, and newlines, tabs and unusual spaces become plain spaces";
+    if (n.size() > 3 && n.compare(n.size() - 3, 3, "_cf") == 0) what += "; letters are case-folded";
+    steps.push_back("normalizer '" + (n.empty() ? std::string("unnamed") : n) + "' (" + what + ")");
+  }
+  if (m.vocab.remove_extra_whitespaces)
+    steps.push_back("remove_extra_whitespaces (leading and trailing spaces are dropped, runs of spaces become one)");
+  return steps;
+}
+
 }  // namespace pare::llm

@@ -10,6 +10,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pare/llm/vocab.h"
 
@@ -23,6 +24,12 @@ struct SentencePieceModel {
   bool escape_whitespaces = true;      // spaces become U+2581
   bool byte_fallback = false;
 };
+
+// What the model's normalizer does to a text before encoding, one phrase per step: its precompiled character
+// map (rule `normalizer`: NFKC and the like) and remove_extra_whitespaces. Empty for Llama's tokenizer
+// (identity, spaces kept). llama.cpp's SentencePiece tokenizer applies neither step, so a GGUF export of a
+// model whose tokenizer has any encodes some texts into other tokens (docs/llm.md).
+std::vector<std::string> normalization_steps(const SentencePieceModel& m);
 
 // Error naming `where` (a file) with a hint when `bytes` is not a valid model.
 SentencePieceModel parse_sentencepiece_model(std::string_view bytes, const std::string& where);

@@ -26,6 +26,22 @@ static std::map<std::string, int> op_histogram(const ir::Graph& g) {
   return h;
 }
 
+// A declared shape as an array: a known size is a number, a symbol ("N") a string, an unknown one null; an
+// unknown rank is null.
+static nlohmann::json shape_json(const std::optional<std::vector<ir::Dim>>& shape) {
+  if (!shape) return nullptr;
+  nlohmann::json a = nlohmann::json::array();
+  for (const ir::Dim& d : *shape) {
+    if (d.known())
+      a.push_back(d.value);
+    else if (!d.param.empty())
+      a.push_back(d.param);
+    else
+      a.push_back(nullptr);
+  }
+  return a;
+}
+
 nlohmann::json model_summary_json(const ir::Graph& g, const std::string& path) {
   nlohmann::json j;
   j["file"] = path;
@@ -35,7 +51,7 @@ nlohmann::json model_summary_json(const ir::Graph& g, const std::string& path) {
   auto values = [](const std::vector<ir::ValueInfo>& list) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& v : list)
-      a.push_back({{"name", v.name}, {"dtype", ir::dtype_name(v.dtype)}, {"shape", ir::shape_string(v.shape)}});
+      a.push_back({{"name", v.name}, {"dtype", ir::dtype_name(v.dtype)}, {"shape", shape_json(v.shape)}});
     return a;
   };
   j["inputs"] = values(g.inputs);

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 
+#include "pare/io/safetensors_header.h"
+#include "pare/ir/dtype.h"
 #include "pare/ir/graph.h"
 #include "pare/report/model_summary.h"
 
@@ -27,6 +29,19 @@ struct Totals {
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
+// The element type by the names `pare run` and the ONNX summary use ("float16" for F16), so that one model's
+// dtypes read the same in every command; the file's own spelling stays in the JSON as "stored_dtype".
+std::string dtype_name(const std::string& stored) {
+  const io::SafetensorsDType* d = io::find_safetensors_dtype(stored);
+  if (d && d->type != at::ScalarType::Undefined) return ir::dtype_name(ir::from_scalar_type(d->type));
+  static const std::map<std::string, std::string> others{{"U16", "uint16"},         {"U32", "uint32"},
+                                                         {"U64", "uint64"},         {"F8_E4M3", "float8e4m3fn"},
+                                                         {"F8_E5M2", "float8e5m2"}, {"F8_E8M0", "float8e8m0fnu"},
+                                                         {"C64", "complex64"}};
+  const auto it = others.find(stored);
+  return it == others.end() ? stored : it->second;
+}
+
 }  // namespace
 
 nlohmann::json safetensors_summary_json(const io::SafetensorsModel& m) {
@@ -36,11 +51,15 @@ nlohmann::json safetensors_summary_json(const io::SafetensorsModel& m) {
   std::map<std::string, Totals> by_dtype;
   for (const auto& name : m.names()) {
     const io::SafetensorsEntry& e = m.entry(name);
-    nlohmann::json t{{"name", name}, {"dtype", e.dtype}, {"shape", e.shape}, {"bytes", e.end - e.begin}};
+    nlohmann::json t{{"name", name},
+                     {"dtype", dtype_name(e.dtype)},
+                     {"stored_dtype", e.dtype},
+                     {"shape", e.shape},
+                     {"bytes", e.end - e.begin}};
     if (sharded) t["file"] = file_name(e.file);
     tensors.push_back(std::move(t));
     all.add(e);
-    by_dtype[e.dtype].add(e);
+    by_dtype[dtype_name(e.dtype)].add(e);
   }
   nlohmann::json dtypes = nlohmann::json::object();
   for (const auto& [dtype, t] : by_dtype)
@@ -72,18 +91,18 @@ std::string safetensors_summary_text(const io::SafetensorsModel& m) {
   size_t width = 4;
   for (const auto& name : m.names()) {
     all.add(m.entry(name));
-    by_dtype[m.entry(name).dtype].add(m.entry(name));
+    by_dtype[dtype_name(m.entry(name).dtype)].add(m.entry(name));
     width = std::max(width, std::min<size_t>(name.size(), 64));
   }
   s += fmt::format("tensors     {} ({} parameters, {})\n", all.tensors, all.parameters, format_bytes(all.bytes));
   for (const auto& [dtype, t] : by_dtype)
-    s += fmt::format("  {:<8} {:>6} tensor{} {:>14} parameters {:>10}\n", dtype, t.tensors, t.tensors == 1 ? " " : "s",
+    s += fmt::format("  {:<9} {:>6} tensor{} {:>14} parameters {:>10}\n", dtype, t.tensors, t.tensors == 1 ? " " : "s",
                      t.parameters, format_bytes(t.bytes));
   s +=
-      fmt::format("{:<{}}  {:<7} {:<22} {:>12}{}\n", "name", width, "dtype", "shape", "bytes", sharded ? "  file" : "");
+      fmt::format("{:<{}}  {:<9} {:<22} {:>12}{}\n", "name", width, "dtype", "shape", "bytes", sharded ? "  file" : "");
   for (const auto& name : m.names()) {
     const io::SafetensorsEntry& e = m.entry(name);
-    s += fmt::format("{:<{}}  {:<7} {:<22} {:>12}{}\n", name, width, e.dtype, ir::shape_string(e.shape),
+    s += fmt::format("{:<{}}  {:<9} {:<22} {:>12}{}\n", name, width, dtype_name(e.dtype), ir::shape_string(e.shape),
                      e.end - e.begin, sharded ? "  " + file_name(e.file) : "");
   }
   return s;
