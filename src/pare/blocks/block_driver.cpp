@@ -25,7 +25,9 @@ void BlockVisit::watch(const std::vector<std::string>& values, exec::ValueHook h
   watches_.emplace_back(values, std::move(hook));
 }
 
-Values BlockVisit::run(const Values& inputs) {
+Values BlockVisit::run(const Values& inputs) { return capture(inputs, {}); }
+
+Values BlockVisit::capture(const Values& inputs, const std::vector<std::string>& names) {
   Block& b = block();
   if (!executor_) executor_ = std::make_unique<exec::Executor>(b.graph);
   exec::TensorMap feeds;
@@ -34,7 +36,9 @@ Values BlockVisit::run(const Values& inputs) {
     PARE_ASSERT(it != inputs.end(), "a block input is missing from the values handed to it");
     feeds[name] = it->second;
   }
-  return executor_->run(feeds, b.outputs);
+  std::vector<std::string> fetches = b.outputs;
+  fetches.insert(fetches.end(), names.begin(), names.end());
+  return executor_->run(feeds, fetches);
 }
 
 namespace {

@@ -55,6 +55,9 @@ class BlockVisit {
   // Runs the block as it is now on `inputs` (a batch's values) and returns its outputs. A callback may change
   // the values of the block's initializers, not the graph's structure.
   Values run(const Values& inputs);
+  // run, also returning the values named in `names` (inside the block) next to the outputs: what a method
+  // needs to see the inputs of each layer on either path (GPTQ's Hessians).
+  Values capture(const Values& inputs, const std::vector<std::string>& names);
 
  private:
   friend DriveResult drive(const BlockSource& source, DriveOptions options);

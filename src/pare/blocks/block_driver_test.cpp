@@ -51,7 +51,9 @@ TEST(GraphBlocks, CutsWhereOneValueCrossesAndEveryBlockHoldsALayer) {
       bool has_layer = false;
       for (size_t i = blocks.span(k).first; i < blocks.span(k).second; ++i) has_layer |= layers.count(g.nodes[i].name);
       EXPECT_TRUE(has_layer) << name << " block " << k;
-      if (k > 0) EXPECT_EQ(blocks.build(k).inputs.size(), 1u) << name << " block " << k;  // the residual stream
+      if (k > 0) {
+        EXPECT_EQ(blocks.build(k).inputs.size(), 1u) << name << " block " << k;  // the residual stream
+      }
     }
     EXPECT_EQ(GraphBlocks(g, Partition::Layers, layers).size(), static_cast<int64_t>(layers.size())) << name;
     EXPECT_EQ(GraphBlocks(g, Partition::Whole, layers).size(), 1) << name;
@@ -102,9 +104,10 @@ TEST(BlockDriver, TheQuantizedPathSeesEarlierBlocksChanges) {
   };
   o.visit = [&](BlockVisit& v) {
     for (int64_t b = 0; b < v.batches(); ++b) EXPECT_FALSE(v.float_outputs(b).empty());
-    if (v.index() == 0)
+    if (v.index() == 0) {
       for (int64_t b = 0; b < v.batches(); ++b)
         EXPECT_TRUE(at::equal(v.float_inputs(b).at(g.inputs[0].name), v.quantized_inputs(b).at(g.inputs[0].name)));
+    }
     for (auto& [name, t] : v.block().graph.initializers)
       if (t.is_floating_point() && t.dim() > 1) t = (t * 8).round() / 8;
   };

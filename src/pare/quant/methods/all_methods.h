@@ -14,6 +14,7 @@ Method powerquant_method();   // powerquant.cpp
 Method tquant_method();       // ternary.cpp
 Method mquant_method();       // ternary.cpp
 Method ternary_rtn_method();  // ternary.cpp
+Method gptq_method();         // gptq.cpp
 
 std::vector<Method> all_methods();
 

@@ -1,0 +1,31 @@
+// GPTQ's solver (Frantar et al. 2023, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+// Transformers"): quantizes a weight matrix column by column and, after each column, spreads its rounding
+// error over the columns not yet quantized through the inverse Hessian of the layer's inputs (optimal brain
+// surgeon updates), so that the layer's output on the calibration inputs changes as little as possible.
+// Implemented from the paper: Cholesky form of the inverse Hessian, lazy batches of columns, dampening,
+// optional activation order. Scales and zero points are those RTN chooses on the float weight (static groups),
+// so groups stay contiguous in the stored order whatever the column order and export as they are.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "pare/quant/quantize_weight.h"
+
+namespace pare::quant {
+
+struct GptqOptions {
+  double damp = 0.01;        // added to the Hessian's diagonal, as a share of its mean diagonal
+  int64_t block_size = 128;  // columns per lazy batch (the result does not depend on it)
+  bool act_order = false;    // quantize columns by decreasing Hessian diagonal (largest inputs first)
+};
+
+// `w`: the [O, R] matrix view of a weight (granularity.h); `hessian`: [R, R], the mean of x xᵀ over the layer's
+// input rows x (any positive scale). Both in the same floating type (float32 in the pipeline, float64 in tests).
+// Columns whose input is always zero (zero diagonal) are set to zero. Returns the weight quantized with
+// `base`'s grid, granularity and scale choice, as an [O, R] tensor (shape {O, R}, out_axis 0). Error naming
+// `name` for a Hessian with NaN/Inf or one the dampening cannot make positive definite.
+QuantizedTensor gptq_quantize(const at::Tensor& w, const at::Tensor& hessian, const WeightQuantOptions& base,
+                              const GptqOptions& options, const std::string& name);
+
+}  // namespace pare::quant
