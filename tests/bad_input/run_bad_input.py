@@ -495,6 +495,16 @@ CASES += [
     ("flag value not a number", ["quantize", ZOO8, "--wbits", "four", "--out", "{OUT}/q.onnx"], 2,
      ["pare quantize: ", "--wbits", "pare quantize --help"]),
     ("unexpected argument", ["info", ZOO8, "extra.onnx"], 2, ["unexpected argument", "extra.onnx"]),
+    # Issue 17: a method that learns needs its calibration data, asked for before any work.
+    ("gptq without calibration data", ["quantize", ZOO8, "--method", "gptq", "--abits", "0", "--out",
+                                       "{OUT}/q.pare"], 2, ["method gptq learns from calibration data", "--calib"]),
+    ("gptq on a Llama without calibration text", LQ + ["--method", "gptq", "--out", "{OUT}/q.pare"], 2,
+     ["method gptq learns from calibration text", "--calib brown:train"]),
+    ("gptq with a bad dampening", ["quantize", ZOO8, "--method", "gptq", "--abits", "0", "--damp", "-1",
+                                   "--calib", "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 2, ["damp"]),
+    ("gptq act-order to a package", ["quantize", ZOO8, "--method", "gptq", "--abits", "0", "--wbits", "4",
+                                     "--act-order", "true", "--granularity", "group:8", "--calib",
+                                     "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 0, ["wrote", "bits/weight"]),
 ]
 
 
