@@ -110,6 +110,7 @@ GptqOptions gptq_options(const Recipe& r) {
   o.damp = r.option("damp").get<double>();
   o.block_size = r.option("block_size").get<int64_t>();
   o.act_order = r.option("act_order").get<bool>();
+  o.static_groups = r.option("static_groups").get<bool>();
   return o;
 }
 
@@ -122,7 +123,9 @@ Method gptq_method() {
   m.data_required = true;
   m.options = {real_option("damp", 0.01, "dampening added to the Hessian diagonal, as a share of its mean", 0, 10),
                int_option("block_size", 128, "columns per lazy batch (speed only; the result is the same)", 1),
-               bool_option("act_order", false, "quantize columns by decreasing input energy (Hessian diagonal)")};
+               bool_option("act_order", false, "quantize columns by decreasing input energy (Hessian diagonal)"),
+               bool_option("static_groups", true,
+                           "group scales from the float weight instead of the updated one (always with act_order)")};
   m.block = gptq_block;
   m.weight = [](const WeightJob& job) { return LayerWeight{rtn_weight(job), "outside any block: RTN", nullptr}; };
   return m;

@@ -27,6 +27,21 @@ std::pair<at::Tensor, at::Tensor> column_scale(const QuantizedTensor& q, int64_t
   return {q.scales.narrow(1, g, 1), q.zero_points.defined() ? q.zero_points.narrow(1, g, 1) : at::Tensor()};
 }
 
+// Dynamic groups: the scale of the group starting at column `col` (at position i of the lazy batch W1 that
+// starts at column i1) from the weights as updated so far, with RTN's scale choice.
+void rescale_group(QuantizedTensor& q, const at::Tensor& W, const at::Tensor& W1, int64_t i1, int64_t i, int64_t col,
+                   const WeightQuantOptions& base) {
+  const int64_t size = q.granularity.group_size, cols = W.size(1);
+  const int64_t in_batch = std::min(size, W1.size(1) - i);
+  at::Tensor group = W1.narrow(1, i, in_batch);
+  if (in_batch < size && i1 + i + in_batch < cols)
+    group = at::cat({group, W.narrow(1, i1 + i + in_batch, std::min(size - in_batch, cols - i1 - i - in_batch))}, 1);
+  const RowScales s = choose_scales(group.to(at::kFloat), q.grid, base.scale);
+  const int64_t g = col / size;
+  q.scales.narrow(1, g, 1).copy_(s.scale);
+  if (q.zero_points.defined()) q.zero_points.narrow(1, g, 1).copy_(s.zero_point);
+}
+
 }  // namespace
 
 QuantizedTensor gptq_quantize(const at::Tensor& w, const at::Tensor& hessian, const WeightQuantOptions& base,
@@ -47,12 +62,14 @@ QuantizedTensor gptq_quantize(const at::Tensor& w, const at::Tensor& hessian, co
   const at::Tensor U = inverse_hessian_factor(H, o.damp, name);
   at::Tensor codes = at::empty({rows, cols}, at::kShort);
   const int64_t* order = perm.data_ptr<int64_t>();
+  const bool dynamic = !o.static_groups && !o.act_order && q.granularity.kind == Granularity::Kind::Group;
   for (int64_t i1 = 0; i1 < cols; i1 += o.block_size) {
     const int64_t n = std::min(o.block_size, cols - i1);
     at::Tensor W1 = W.narrow(1, i1, n).clone(), E1 = at::zeros({rows, n}, W.options());
     const at::Tensor U1 = U.narrow(0, i1, n).narrow(1, i1, n);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t col = order[i1 + i];
+      if (dynamic && col % q.granularity.group_size == 0) rescale_group(q, W, W1, i1, i, col, base);
       auto [s, z] = column_scale(q, col);
       const at::Tensor x = W1.narrow(1, i, 1);
       const at::Tensor c = quantize_rows(x, q.grid, s, z);

@@ -3,8 +3,10 @@
 // error over the columns not yet quantized through the inverse Hessian of the layer's inputs (optimal brain
 // surgeon updates), so that the layer's output on the calibration inputs changes as little as possible.
 // Implemented from the paper: Cholesky form of the inverse Hessian, lazy batches of columns, dampening,
-// optional activation order. Scales and zero points are those RTN chooses on the float weight (static groups),
-// so groups stay contiguous in the stored order whatever the column order and export as they are.
+// optional activation order. Per-tensor and per-channel scales are those RTN chooses on the float weight; group
+// scales the same (static groups, the default: on the brown-llama at W3 g128 they gave a lower KLD) or chosen
+// when the group's first column is reached, from the weights as the error feedback left them (the paper's
+// default). With act-order, groups are always static, so that they stay contiguous in the stored order.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -15,9 +17,10 @@
 namespace pare::quant {
 
 struct GptqOptions {
-  double damp = 0.01;        // added to the Hessian's diagonal, as a share of its mean diagonal
-  int64_t block_size = 128;  // columns per lazy batch (the result does not depend on it)
-  bool act_order = false;    // quantize columns by decreasing Hessian diagonal (largest inputs first)
+  double damp = 0.01;         // added to the Hessian's diagonal, as a share of its mean diagonal
+  int64_t block_size = 128;   // columns per lazy batch (the result does not depend on it)
+  bool act_order = false;     // quantize columns by decreasing Hessian diagonal (largest inputs first)
+  bool static_groups = true;  // group scales from the float weight (always, with act_order)
 };
 
 // `w`: the [O, R] matrix view of a weight (granularity.h); `hessian`: [R, R], the mean of x xᵀ over the layer's

@@ -60,6 +60,7 @@ TEST(Gptq, EqualsANaiveFloat64ObsLoop) {
   for (const Granularity g : {Granularity::channel(), Granularity{Granularity::Kind::Group, 16}}) {
     const Problem p = problem(12, 64, at::kDouble, 3);
     GptqOptions o;
+    o.static_groups = true;  // the naive loop keeps RTN's scales
     const at::Tensor got = gptq_quantize(p.w, p.h, int4(g), o, "w").dequantize_matrix().to(at::kDouble);
     const at::Tensor want = naive_obs(p, int4(g), o.damp, at::arange(64, at::kLong));
     EXPECT_LT((got - want).abs().max().item<double>(), 1e-6) << g.str();
@@ -79,6 +80,25 @@ TEST(Gptq, LazyBatchesGiveTheSameCodes) {
     o.block_size = b;
     EXPECT_TRUE(at::equal(gptq_quantize(p.w, p.h, int4(), o, "w").codes, whole)) << b;
   }
+}
+
+// Dynamic group scales read the group's weights as updated so far: with lazy batches that hold whole groups
+// the result does not depend on the batch size, and the scales differ from RTN's static ones.
+TEST(Gptq, DynamicGroupScalesFollowTheUpdatedWeights) {
+  const Problem p = problem(8, 64, at::kDouble, 11);
+  const Granularity g{Granularity::Kind::Group, 16};
+  GptqOptions o;
+  o.static_groups = false;
+  o.block_size = 64;
+  const QuantizedTensor whole = gptq_quantize(p.w, p.h, int4(g), o, "w");
+  for (int64_t b : {16, 32}) {
+    o.block_size = b;
+    const QuantizedTensor q = gptq_quantize(p.w, p.h, int4(g), o, "w");
+    EXPECT_TRUE(at::equal(q.codes, whole.codes)) << b;
+    EXPECT_TRUE(at::equal(q.scales, whole.scales)) << b;
+  }
+  EXPECT_FALSE(at::equal(whole.scales, quantize_weight(p.w, 0, int4(g), "w").scales));
+  EXPECT_TRUE(at::equal(whole.scales.narrow(1, 0, 1), quantize_weight(p.w, 0, int4(g), "w").scales.narrow(1, 0, 1)));
 }
 
 TEST(Gptq, LowersTheLayersOutputErrorBelowRtn) {
