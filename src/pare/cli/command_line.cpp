@@ -36,6 +36,12 @@ std::vector<std::string> subcommand_names(const CLI::App& app) {
   return names;
 }
 
+std::string subcommand_list(const CLI::App& app) {
+  std::string all;
+  for (const auto& n : subcommand_names(app)) all += (all.empty() ? "" : ", ") + n;
+  return all;
+}
+
 const CLI::App* find_subcommand(const CLI::App& app, const std::string& name) {
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
     if (sub->get_name() == name) return sub;
@@ -116,10 +122,8 @@ void check_command_line(const CLI::App& app, const std::vector<std::string>& arg
         cur.get_options([](const CLI::Option* o) { return o->get_positional(); }).empty()) {
       const std::string cmd = full_name(chain);
       const std::string near = nearest(a, subcommand_names(cur));
-      std::string all;
-      for (const auto& n : subcommand_names(cur)) all += (all.empty() ? "" : ", ") + n;
       throw Error(cmd + " has no command '" + a + "'")
-          .expected(all)
+          .expected(subcommand_list(cur))
           .hint(near.empty() ? cmd + " --help lists them" : "did you mean " + cmd + " " + near + "?");
     }
   }
@@ -131,10 +135,8 @@ Error parse_error(const CLI::App& app, const std::vector<std::string>& args, con
   const CLI::App& cur = *chain.back();
   std::string what = e.what();
   if (what.find("subcommand is required") != std::string::npos) {  // CLI11's words for a missing command
-    std::string all;
-    for (const auto& n : subcommand_names(cur)) all += (all.empty() ? "" : ", ") + n;
     return Error(chain.size() == 1 ? "no command given" : cmd + " needs a command")
-        .expected(all)
+        .expected(subcommand_list(cur))
         .hint(cmd + " --help describes them");
   }
   for (const std::string extras :

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include "pare/blocks/model_data.h"
 #include "pare/cli/command.h"
@@ -44,13 +45,16 @@ Action add_eval_command(CLI::App& app) {
     exec::Executor ex(g, exec::prepare_for_inference(g));
     // Image folders are decoded to the model's input: channels and crop from its first input [N, C, H, W].
     data::Dataset d = data::load_dataset(ds, {}, blocks::image_transform_for(g));
-    blocks::check_labels_fit(ex, d);
-    report::Progress bar("eval", d.size(), *quiet);
+    // The bar starts with the first batch, after evaluate's checks of the data against the model.
+    std::unique_ptr<report::Progress> bar;
     train::EvalOptions options;
     options.batch_size = *batch;
-    options.progress = [&](int64_t done, int64_t) { bar.update(done); };
+    options.progress = [&](int64_t done, int64_t total) {
+      if (!bar) bar = std::make_unique<report::Progress>("eval", total, *quiet);
+      bar->update(done);
+    };
     train::EvalResult r = train::evaluate(ex, d, options);
-    bar.finish(fmt::format("top-1 {:.2f} %", r.top1));
+    if (bar) bar->finish(fmt::format("top-1 {:.2f} %", r.top1));
     fmt::print("model      {}\ndata       {}, {} samples\n", *model, ds.text, r.samples);
     fmt::print("top-1      {:.2f} %\ntop-5      {:.2f} %\nloss       {:.4f}\n", r.top1, r.top5, r.loss);
     std::string per_class;

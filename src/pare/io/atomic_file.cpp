@@ -36,8 +36,9 @@ void check_output_path(const std::string& path, const std::vector<std::string>& 
         .file(path)
         .hint("choose another " + flag + " path");
   if (::access(p.c_str(), W_OK) != 0)
-    throw Error("the output's folder is not writable: '" + p.string() + "'").file(path).hint("choose another " +
-                                                                                             flag + " path");
+    throw Error("the output's folder is not writable: '" + p.string() + "'")
+        .file(path)
+        .hint("choose another " + flag + " path");
 }
 
 std::string make_folders(const std::string& dir) {
@@ -56,7 +57,6 @@ std::string make_folders(const std::string& dir) {
 
 void write_atomic(const std::string& path, const std::function<void(std::ostream&)>& write,
                   const std::vector<std::string>& protected_inputs) {
-  refuse_overwrite(path, protected_inputs);
   fs::path target(path);
   fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::error_code ec;
