@@ -41,6 +41,11 @@ Values BlockVisit::capture(const Values& inputs, const std::vector<std::string>&
   return executor_->run(feeds, fetches);
 }
 
+void BlockVisit::override_input(const std::string& node, int input_index, exec::WeightOverride fn) {
+  if (!executor_) executor_ = std::make_unique<exec::Executor>(block().graph);
+  executor_->set_weight_override(node, std::move(fn), input_index);
+}
+
 namespace {
 
 // The values after a block: what it hands on, plus the side values of the feed that are still read.

@@ -58,6 +58,9 @@ class BlockVisit {
   // run, also returning the values named in `names` (inside the block) next to the outputs: what a method
   // needs to see the inputs of each layer on either path (GPTQ's Hessians).
   Values capture(const Values& inputs, const std::vector<std::string>& names);
+  // From now on (the quantized stream included), input `input_index` of node `node` reads fn(value): how a
+  // method puts its activation quantizers into the quantized path without changing the block's graph.
+  void override_input(const std::string& node, int input_index, exec::WeightOverride fn);
 
  private:
   friend DriveResult drive(const BlockSource& source, DriveOptions options);

@@ -45,6 +45,9 @@ class BlockSource {
   // The values the first block reads, and side values any block may read (a Llama's rotary tables and
   // mask), for one batch of model inputs.
   virtual Values feed(const Values& model_inputs) const = 0;
+  // Whether value `name` holds one entry per sample along dimension 0 (a method may then draw sub-batches
+  // of it), or is shared by every sample of a batch (a Llama's rotary tables and mask).
+  virtual bool per_sample(const std::string& /*name*/) const { return true; }
 };
 
 }  // namespace pare::blocks

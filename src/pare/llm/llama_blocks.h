@@ -28,6 +28,7 @@ class LlamaBlocks : public blocks::BlockSource {
   void set_weight(blocks::Block& b, const std::string& name, const at::Tensor& value) const override;
   // {"input_ids": [n, T] int64} -> the ids with the rotary tables and the causal mask for T.
   blocks::Values feed(const blocks::Values& model_inputs) const override;
+  bool per_sample(const std::string& name) const override;  // not the rotary tables nor the mask
 
   // The value holding the hidden state after block k (the embeddings are block 0).
   static std::string hidden_value(int64_t k);

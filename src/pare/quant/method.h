@@ -83,6 +83,12 @@ struct BlockJob {
   const blocks::BlockSource& source;    // source.weight(name): a layer's float weight as the model stores it
   std::vector<QuantizedLayer>& layers;  // in plan order; plan, numel and float_bytes set
   const Recipe& recipe;
+  // The activation quantizers calibrated before the weights (ONNX graphs with --abits; else null): a method
+  // may learn in their presence and refine their scales.
+  std::vector<ActivationQuant>* activations = nullptr;
+  // Per block output value, per batch: the squared gradient of the model's loss at that value on the float
+  // model (diagonal empirical Fisher), when the method asked for it (Method::output_fisher); else null.
+  const std::map<std::string, std::vector<at::Tensor>>* output_fisher = nullptr;
 };
 
 struct Method {
@@ -118,6 +124,10 @@ struct Method {
   // block hook declares DataNeed::Calibration and data_required. `weight` stays its data-free fallback for
   // layers outside any block (none today) and for tests.
   std::function<void(BlockJob&)> block;
+  // Block methods on ONNX graphs: whether the recipe learns layer by layer (the driver's Layers partition)
+  // rather than residual block by block, and whether it needs BlockJob::output_fisher. Unset: false.
+  std::function<bool(const Recipe&)> layerwise;
+  std::function<bool(const Recipe&)> output_fisher;
 
   bool supports(ModelKind k) const;
   // From its hooks: per block with a block hook, on the whole model with graph hooks, else per weight.

@@ -6,6 +6,7 @@
 #include "pare/blocks/graph_blocks.h"
 #include "pare/error.h"
 #include "pare/quant/method.h"
+#include "pare/quant/output_fisher.h"
 #include "pare/quant/weight_stats.h"
 
 namespace pare::quant {
@@ -32,10 +33,11 @@ void measure(QuantizedLayer& l, const at::Tensor& x) {
 // A method that learns, on one block: it sets the planned layers' weights from the block's inputs; the
 // dequantized weights then go into the block, for the quantized path of the blocks after it.
 std::vector<QuantizedLayer> learn_block(blocks::BlockVisit& v, const blocks::BlockSource& source,
-                                        const std::vector<const LayerPlan*>& plans, const Recipe& recipe) {
+                                        const std::vector<const LayerPlan*>& plans, const Recipe& recipe,
+                                        const BlockWeightsOptions& o) {
   std::vector<QuantizedLayer> layers;
   for (const LayerPlan* p : plans) layers.push_back(planned_layer(source.weight(p->layer.weight), *p));
-  BlockJob job{v, source, layers, recipe};
+  BlockJob job{v, source, layers, recipe, o.activations, o.output_fisher};
   recipe.entry().block(job);
   for (auto& l : layers) {
     if (!l.plan.quantize) continue;
@@ -89,7 +91,7 @@ void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerP
       if (held.count(p.layer.weight)) planned.push_back(&p);
     std::vector<QuantizedLayer> layers;
     if (m.block) {
-      layers = learn_block(v, source, planned, recipe);
+      layers = learn_block(v, source, planned, recipe, o);
     } else {
       for (const LayerPlan* p : planned)
         layers.push_back(quantize_layer(source.weight(p->layer.weight), *p, recipe, o.prepared));
@@ -101,9 +103,12 @@ void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerP
 
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
                                              const std::function<void(size_t, size_t)>& progress, const Recipe& recipe,
-                                             const std::vector<blocks::Values>& batches) {
+                                             const std::vector<blocks::Values>& batches,
+                                             std::vector<ActivationQuant>* activations) {
+  const Method& m = recipe.entry();
   BlockWeightsOptions o;
   o.batches = batches;
+  o.activations = activations;
   if (const auto& prepare = recipe.entry().prepare) {
     std::vector<std::pair<const at::Tensor*, const LayerPlan*>> all;
     for (const auto& p : plans) all.emplace_back(&g.initializers.at(p.layer.weight), &p);
@@ -111,9 +116,19 @@ std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vect
   }
   std::set<std::string> nodes;
   for (const auto& p : plans) nodes.insert(p.layer.node);
-  // A method that learns sees the graph's residual blocks one at a time; the others need no blocks at all.
-  const blocks::Partition partition = recipe.entry().block ? blocks::Partition::Blocks : blocks::Partition::Whole;
+  // A method that learns sees the graph's residual blocks (or layers) one at a time; the others need no blocks.
+  const blocks::Partition partition = !m.block                              ? blocks::Partition::Whole
+                                      : m.layerwise && m.layerwise(recipe) ? blocks::Partition::Layers
+                                                                           : blocks::Partition::Blocks;
   const blocks::GraphBlocks source(g, partition, nodes);
+  std::map<std::string, std::vector<at::Tensor>> fisher;
+  if (m.block && m.output_fisher && m.output_fisher(recipe) && !batches.empty()) {
+    std::set<std::string> outs;
+    for (int64_t k = 0; k < source.size(); ++k)
+      for (const auto& name : source.build(k).outputs) outs.insert(name);
+    fisher = output_fisher(g, {outs.begin(), outs.end()}, batches);
+    o.output_fisher = &fisher;
+  }
   std::vector<QuantizedLayer> out;
   o.sink = [&](int64_t, std::vector<QuantizedLayer>&& layers) {
     for (auto& l : layers) {

@@ -4,12 +4,14 @@
 // (blocks/graph_blocks.h) or a Llama's memory-mapped units (llm/llama_blocks.h).
 #pragma once
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "pare/blocks/block_source.h"
 #include "pare/ir/graph.h"
 #include "pare/quant/layer_result.h"
+#include "pare/quant/passes/activation_pass.h"
 #include "pare/quant/recipe.h"
 
 namespace pare::quant {
@@ -31,6 +33,9 @@ struct BlockWeightsOptions {
   // After each block, with its index and its planned layers (in plan order).
   std::function<void(int64_t block, std::vector<QuantizedLayer>&& layers)> sink;
   std::function<void(int64_t, int64_t)> progress;  // (blocks done, blocks in all)
+  // Handed to a block method (BlockJob): the activation quantizers, and the Fisher at block outputs.
+  std::vector<ActivationQuant>* activations = nullptr;
+  const std::map<std::string, std::vector<at::Tensor>>* output_fisher = nullptr;
 };
 
 // Visits the blocks of `source` in order and quantizes, in each, the planned layers whose weight it holds: one
@@ -42,10 +47,13 @@ void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerP
 
 // The graph form: every planned layer of `g`, in plan order; `progress(done, total)` counts layers. Runs the
 // method's prepare hook first. One block (the graph) for weight operators; the graph's residual blocks
-// (blocks/graph_blocks.h), driven over `batches` ({input name: batch}), for a method that learns.
+// (blocks/graph_blocks.h), or its single layers (Method::layerwise), driven over `batches` ({input name:
+// batch}), for a method that learns; with the Fisher at their outputs when the method asks for it.
+// `activations`: the calibrated activation quantizers a block method may learn with and refine.
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
                                              const std::function<void(size_t, size_t)>& progress = {},
                                              const Recipe& recipe = Recipe{},
-                                             const std::vector<blocks::Values>& batches = {});
+                                             const std::vector<blocks::Values>& batches = {},
+                                             std::vector<ActivationQuant>* activations = nullptr);
 
 }  // namespace pare::quant

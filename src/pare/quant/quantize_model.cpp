@@ -144,7 +144,8 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
   r.plans = plan_layers(r.folded, r.recipe);
   // Activation ranges are observed on the float (folded) model, before any weight changes.
   activation_ranges(r, o, stats);
-  r.layers = quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o));
+  r.layers =
+      quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o), &r.activations);
   r.qdq = r.folded.clone();
   insert_activation_qdq(r.qdq, r.activations, r.plans);
   stage.qdq = &r.qdq;

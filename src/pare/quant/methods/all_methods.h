@@ -15,6 +15,10 @@ Method tquant_method();       // ternary.cpp
 Method mquant_method();       // ternary.cpp
 Method ternary_rtn_method();  // ternary.cpp
 Method gptq_method();         // gptq.cpp
+Method adaround_method();     // reconstruct.cpp
+Method brecq_method();        // reconstruct.cpp
+Method qdrop_method();        // reconstruct.cpp
+Method reconstruct_method();  // reconstruct.cpp
 
 std::vector<Method> all_methods();
 
