@@ -273,6 +273,32 @@ TEST(LlamaQuantize, AMethodThatLearnsRunsOnLlamaBlocks) {
     EXPECT_TRUE(at::equal(a.weights(t.name), b.weights(t.name))) << t.name;
 }
 
+// The reconstruction engine on Llama decoder blocks (rotary tables and mask shared by a batch's windows): every
+// projection learned or kept at its start, no block's calibration loss above RTN's, and the package holds it.
+TEST(LlamaQuantize, ReconstructionRunsOnDecoderBlocks) {
+  Folder f("pare_llama_quantize_test7");
+  const LlamaModel src = load_llama(write_model(f));
+  LlamaQuantizeOptions o;
+  o.recipe = quant::Recipe::from_json(
+      {{"method", "qdrop"}, {"wbits", 3}, {"abits", 0}, {"granularity", "group:32"}, {"iters", 30}, {"batch", 2}},
+      "");
+  o.out = f / "qdrop.pare";
+  at::manual_seed(2);
+  const at::Tensor ids = at::randint(0, src.config.vocab_size, {4, 16}, at::TensorOptions().dtype(at::kLong));
+  o.calibration = {{{"input_ids", ids.narrow(0, 0, 2)}}, {{"input_ids", ids.narrow(0, 2, 2)}}};
+  const LlamaQuantizeResult r = quantize_llama(src, o);
+  int learned = 0;
+  for (const auto& w : r.weights) {
+    if (!w.contains("block_loss")) continue;
+    EXPECT_LE(w["block_loss"].get<double>(), w["block_loss_init"].get<double>());
+    ++learned;
+  }
+  EXPECT_EQ(learned, 7 * src.config.num_layers);
+  EXPECT_TRUE(fs::exists(o.out));
+  o.recipe = quant::Recipe::from_json({{"method", "brecq"}, {"wbits", 3}, {"abits", 0}}, "");
+  EXPECT_THROW(quantize_llama(src, o), Error);  // the Fisher needs a whole-graph backward pass
+}
+
 TEST(LlamaQuantize, RulesAndExclusionsUseHuggingFaceNames) {
   const LlamaConfig c = LlamaConfig::preset("test");
   quant::Recipe r = w4g32();
