@@ -2,11 +2,16 @@
 
 #include <fmt/format.h>
 
+#include "pare/error.h"
+
 namespace pare::cli {
 
 MethodFlags::MethodFlags(CLI::App& cmd, const quant::MethodRegistry& methods) : options_(methods.all_options()) {
   for (const auto& o : options_) {
     std::string help = methods.owners(o.name) + ": " + o.help + " (default " + o.default_value.dump() + ")";
+    // A method option must not take a flag the command already has (CLI11 would abort every command).
+    PARE_ASSERT(!cmd.get_option_no_throw(o.flag()),
+                ("method option " + o.name + " of " + methods.owners(o.name) + " takes an existing flag").c_str());
     flags_[o.name] = cmd.add_option(o.flag(), values_[o.name], help);
   }
 }
