@@ -505,6 +505,17 @@ CASES += [
     ("gptq act-order to a package", ["quantize", ZOO8, "--method", "gptq", "--abits", "0", "--wbits", "4",
                                      "--act-order", "true", "--granularity", "group:8", "--calib",
                                      "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 0, ["wrote", "bits/weight"]),
+    ("qdrop without calibration data", ["quantize", ZOO8, "--method", "qdrop", "--wbits", "4", "--out",
+                                        "{OUT}/q.pare"], 2, ["calibration data", "--calib"]),
+    ("brecq on a Llama (Fisher: graphs only)", LQ + ["--method", "brecq", "--calib", "brown:train:512", "--out",
+                                                     "{OUT}/q.pare"], 2, ["--loss fisher", "--loss mse"]),
+    ("ternary starting scales at 4 bits", ["quantize", ZOO8, "--method", "reconstruct", "--wbits", "4", "--init",
+                                           "mquant", "--out", "{OUT}/q.pare"], 2, ["--wbits 2", "--init rtn"]),
+    ("reconstruct with an unknown variable", ["quantize", ZOO8, "--method", "reconstruct", "--variable", "sign",
+                                              "--out", "{OUT}/q.pare"], 2, ["variable", "adaround"]),
+    ("reconstruct end to end", ["quantize", ZOO8, "--method", "reconstruct", "--wbits", "4", "--abits", "8",
+                                "--iters", "3", "--calib", "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 0,
+     ["wrote", "bits/weight"]),
 ]
 
 
