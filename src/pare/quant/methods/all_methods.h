@@ -19,6 +19,7 @@ Method adaround_method();     // reconstruct.cpp
 Method brecq_method();        // reconstruct.cpp
 Method qdrop_method();        // reconstruct.cpp
 Method reconstruct_method();  // reconstruct.cpp
+Method nupes_method();        // reconstruct.cpp
 
 std::vector<Method> all_methods();
 

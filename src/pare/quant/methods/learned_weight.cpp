@@ -28,13 +28,18 @@ RoundingVariable parse_rounding_variable(const std::string& text) {
 
 LearnedWeight::LearnedWeight(const at::Tensor& matrix, const QuantizedTensor& init, const LearnedWeightOptions& o)
     : init_(init), o_(o), out_(matrix.size(0)), red_(matrix.size(1)) {
-  PARE_ASSERT(init.grid.kind == GridKind::Uniform || init.grid.kind == GridKind::Ternary,
-              "learned weights start from a uniform or ternary grid");
+  PARE_ASSERT(init.grid.kind != GridKind::Codebook, "learned weights start from a uniform, ternary or power grid");
+  PARE_ASSERT(init.grid.kind != GridKind::Power || o.variable != RoundingVariable::Offset,
+              "a power grid learns its codes in the power domain: adaround or latent");
   w_ = formats::to_rows(matrix.to(at::kFloat).detach(), init.granularity);
   s0_ = rows_of_scales(init.scales);
   zp_ = init.zero_points.defined() ? rows_of_scales(init.zero_points) : at::zeros({1, 1});
+  a_ = at::full({}, init.grid.exponent, at::kFloat);
+  if (o.learn_exponent && init.grid.kind == GridKind::Power) a_.requires_grad_(true);
   const at::Tensor s = at::where(s0_ > 0, s0_, at::ones_like(s0_));
-  const at::Tensor x = w_ / s;
+  at::Tensor x = w_ / s;  // the code domain: uniform and ternary codes are W/s (before the zero point)
+  if (init.grid.kind == GridKind::Power)  // power codes are n * sign(W) * |W/s|^a
+    x = x.sign() * x.abs().clamp_max(1.0).pow(init.grid.exponent) * static_cast<double>(init.grid.qmax());
   floor_ = x.floor() + zp_;
   s_ = o.learn_scale ? s0_.clone().requires_grad_(true) : s0_;
   switch (o.variable) {
@@ -70,8 +75,16 @@ at::Tensor LearnedWeight::codes_rows() const {
   return {};
 }
 
+at::Tensor LearnedWeight::values(const at::Tensor& codes) const {
+  if (init_.grid.kind != GridKind::Power) return (codes - zp_) * scale();
+  // s * sign(c) * (|c| / n)^(1/a), differentiable in a; a zero code stays 0 without a 0^x gradient.
+  const at::Tensor u = codes.abs() / static_cast<double>(init_.grid.qmax());
+  const at::Tensor a = a_.clamp(0.05, 4.0);
+  return scale() * codes.sign() * at::where(u > 0, u.clamp_min(1e-12).pow(1.0 / a), at::zeros_like(u));
+}
+
 at::Tensor LearnedWeight::matrix() const {
-  const at::Tensor values = at::where(s0_ > 0, (codes_rows() - zp_) * scale(), at::zeros_like(w_));
+  const at::Tensor values = at::where(s0_ > 0, this->values(codes_rows()), at::zeros_like(w_));
   return formats::from_rows(values, out_, red_, init_.granularity);
 }
 
@@ -81,9 +94,10 @@ at::Tensor LearnedWeight::regularizer(double beta) const {
   return (1.0 - (2.0 * h - 1.0).abs().pow(beta)).sum();
 }
 
-std::vector<at::Tensor> LearnedWeight::parameters() const {
-  std::vector<at::Tensor> p{v_};
-  if (o_.learn_scale) p.push_back(s_);
+std::vector<std::pair<std::string, at::Tensor>> LearnedWeight::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> p{{"v", v_}};
+  if (o_.learn_scale) p.emplace_back("scale", s_);
+  if (a_.requires_grad()) p.emplace_back("exponent", a_);
   return p;
 }
 
@@ -107,6 +121,7 @@ QuantizedTensor LearnedWeight::result() const {
   }
   codes = at::where(s0_ > 0, codes, zp_.expand_as(codes));
   QuantizedTensor q = init_;
+  if (q.grid.kind == GridKind::Power) q.grid.exponent = a_.clamp(0.05, 4.0).item<double>();
   q.codes = formats::from_rows(codes, out_, red_, init_.granularity).round().to(at::kShort);
   at::Tensor s = scale().detach().clone();
   if (init_.scale_bits == 16) s = s.to(at::kHalf).to(at::kFloat);

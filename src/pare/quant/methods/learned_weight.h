@@ -10,10 +10,13 @@
 //   latent    codes = clamp(round(z)) with straight-through rounding, z in code units starting at W/s
 // With `full_space` false, offset and latent are held to floor(W/s) and floor(W/s) + 1 as AdaRound is; with it
 // true they may reach any code. With `learn_scale` the scales are parameters too (LSQ-style gradient).
+// On a power grid (NUPES, arXiv 2308.05600) the codes live in the power domain, c = n sign(W) |W/s|^a, the
+// weight is s sign(c) (|c|/n)^(1/a), and with `learn_exponent` the exponent a is learned by gradient too.
 #pragma once
 #include <ATen/ATen.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pare/quant/format_types.h"
@@ -27,6 +30,7 @@ struct LearnedWeightOptions {
   RoundingVariable variable = RoundingVariable::AdaRound;
   bool full_space = false;
   bool learn_scale = false;
+  bool learn_exponent = false;  // power grids only
 };
 
 class LearnedWeight {
@@ -39,8 +43,8 @@ class LearnedWeight {
   at::Tensor matrix() const;
   // AdaRound's rounding regularizer at exponent beta (a zero tensor for the other variables).
   at::Tensor regularizer(double beta) const;
-  // The tensors an optimizer updates.
-  std::vector<at::Tensor> parameters() const;
+  // The tensors an optimizer updates, by kind: "v" (the variable), "scale", "exponent".
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
   // After an optimizer step: holds offset and latent variables inside their allowed codes.
   void project();
   // The learned weight with hard codes (AdaRound: h >= 0.5 rounds up), as the pipeline stores it.
@@ -52,6 +56,7 @@ class LearnedWeight {
  private:
   at::Tensor codes_rows() const;  // float codes (zero point included), differentiable
   at::Tensor scale() const;       // [rows, 1]
+  at::Tensor values(const at::Tensor& codes) const;  // the grid's values of float codes, differentiable
 
   QuantizedTensor init_;
   LearnedWeightOptions o_;
@@ -59,6 +64,7 @@ class LearnedWeight {
   at::Tensor w_, floor_, zp_;  // rows of W, floor(W/s) + zero point, zero point as float ([rows, 1] or 0)
   at::Tensor s0_, s_;          // initial scales [rows, 1]; s_: the learned ones (a parameter) or s0_
   at::Tensor v_;               // the variable: V, delta or z
+  at::Tensor a_;               // the power grid's exponent (a parameter with learn_exponent)
 };
 
 }  // namespace pare::quant

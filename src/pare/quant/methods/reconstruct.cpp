@@ -5,6 +5,8 @@
 //             (arXiv 2102.05426)
 //   qdrop     block by block, AdaRound's V, QDrop's random mix of float and quantized values, learned
 //             activation scales (arXiv 2203.05740)
+//   nupes     PowerQuant's power grid, then full-space latent codes and each layer's exponent learned by
+//             gradient (arXiv 2308.05600)
 //   reconstruct  the engine with the defaults our sweep chose (docs/results/reconstruct.md)
 #include <fmt/format.h>
 
@@ -23,10 +25,16 @@ Method engine_method(std::string name, std::string summary, const ReconstructOpt
   m.doc = "docs/methods/reconstruct.md";
   m.data = DataNeed::Calibration;
   m.data_required = true;
-  m.grids = {GridKind::Uniform, GridKind::Ternary};
+  m.grids = {GridKind::Uniform, GridKind::Ternary, GridKind::Power};
   m.options = reconstruct_option_list(defaults);
   m.check = [](const Recipe& r, const std::string& where) {
-    if (r.option("init").get<std::string>() != "rtn" && r.wbits != 2)
+    const std::string init = r.option("init").get<std::string>();
+    if (init == "powerquant" && r.option("variable").get<std::string>() == "offset")
+      throw recipe_error("a power grid learns its codes in the power domain, not as an offset in weight units",
+                         where)
+          .got("--init powerquant --variable offset")
+          .hint("pass --variable latent (NUPES) or --variable adaround");
+    if ((init == "tquant" || init == "mquant") && r.wbits != 2)
       throw recipe_error("ternary starting scales (--init " + r.option("init").get<std::string>() +
                              ") are for 2-bit weights",
                          where)
@@ -45,8 +53,10 @@ Method engine_method(std::string name, std::string summary, const ReconstructOpt
                  "--loss mse --unit block");
   };
   m.qdq_refusal = [](const Recipe& r) -> std::string {
-    if (r.wbits == 2 && r.option("init").get<std::string>() != "rtn")
+    const std::string init = r.option("init").get<std::string>();
+    if (r.wbits == 2 && (init == "tquant" || init == "mquant"))
       return "ternary scales have no exact DequantizeLinear form here";
+    if (init == "powerquant") return "a power grid is not one DequantizeLinear";
     return "";
   };
   m.layerwise = [](const Recipe& r) { return r.option("unit").get<std::string>() == "layer"; };
@@ -84,6 +94,17 @@ Method qdrop_method() {
   d.input = ReconstructInput::QDrop;
   d.learn_act = true;
   return engine_method("qdrop", "QDrop: block reconstruction with activation quantization dropped at random", d);
+}
+
+Method nupes_method() {
+  ReconstructOptions d;
+  d.init = "powerquant";
+  d.weight.variable = RoundingVariable::Latent;
+  d.weight.full_space = true;
+  d.weight.learn_exponent = true;
+  d.lr = 5e-3;
+  return engine_method("nupes",
+                       "NUPES: power grid from PowerQuant, then codes and each layer's exponent learned per block", d);
 }
 
 }  // namespace pare::quant

@@ -11,6 +11,7 @@
 #include "pare/optim/lr_schedule.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/fake_quantize.h"
+#include "pare/quant/methods/power_search.h"
 #include "pare/quant/methods/rtn.h"
 #include "pare/quant/methods/ternary_operator.h"
 #include "pare/quant/passes/activation_pass.h"
@@ -34,9 +35,16 @@ struct ActState {
   at::Tensor scale, zero_point;  // shaped to broadcast over the activation
 };
 
-// The starting quantized tensor: RTN, or a ternary operator's scales for a 2-bit layer.
+// The starting quantized tensor: RTN, a ternary operator's scales for a 2-bit layer, or PowerQuant's grid with
+// the layer's own exponent searched on its weight error (above 2 bits, where the power grid has a shape).
 QuantizedTensor initial_weight(const at::Tensor& w, const LayerPlan& plan, const std::string& init) {
-  if (init != "rtn" && plan.weight_grid.bits == 2) {
+  if (init == "powerquant" && plan.weight_grid.bits > 2) {
+    const int bits = plan.weight_grid.bits;
+    const double a = search_power_exponent({w}, {plan.layer.out_axis}, plan.granularity, bits).exponent;
+    return power_quantize_weight(w, plan.layer.out_axis, plan.granularity, bits, a, plan.weight_scale.scale_bits,
+                                 plan.layer.weight);
+  }
+  if ((init == "tquant" || init == "mquant") && plan.weight_grid.bits == 2) {
     TernaryOptions t;
     t.op = parse_ternary_op(init);
     t.scale_bits = plan.weight_scale.scale_bits;
@@ -189,17 +197,15 @@ class Engine {
   }
 
   void train() {
-    std::vector<optim::Param> wp, sp;
-    for (auto& l : learned_) {
-      const auto ps = l.weight->parameters();
-      wp.push_back({l.layer->plan.layer.weight + "/v", ps[0], false});
-      if (ps.size() > 1) sp.push_back({l.layer->plan.layer.weight + "/scale", ps[1], false});
-    }
+    std::vector<optim::Param> wp, sp, ep;  // rounding variables, scales, exponents: each at its own rate
+    for (auto& l : learned_)
+      for (const auto& [kind, t] : l.weight->parameters())
+        (kind == "v" ? wp : kind == "scale" ? sp : ep).push_back({l.layer->plan.layer.weight + "/" + kind, t, false});
     for (auto& [i, s] : acts_)
       if (o_.learn_act) sp.push_back({s.quant->value + "/act_scale", s.scale, false});
     optim::OptimizerOptions oo;
     oo.kind = o_.optimizer == "adam" ? "adamw" : "sgd";
-    optim::Optimizer weights(wp, oo), scales(sp, oo);
+    optim::Optimizer weights(wp, oo), scales(sp, oo), exponents(ep, oo);
     optim::LrSchedule sched;
     sched.kind = o_.schedule;
     sched.base_lr = 1.0;
@@ -220,10 +226,12 @@ class Engine {
       }
       weights.zero_grad();
       scales.zero_grad();
+      exponents.zero_grad();
       total.backward();
       const double f = sched.at(it);
       weights.step(o_.lr * f);
       scales.step(o_.scale_lr * f);
+      exponents.step(o_.exponent_lr * f);
       for (auto& l : learned_) l.weight->project();
     }
     training_ = false;

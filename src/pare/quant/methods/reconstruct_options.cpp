@@ -21,7 +21,9 @@ std::vector<MethodOption> reconstruct_option_list(const ReconstructOptions& d) {
                     "what is learned: AdaRound's V, an offset on W with straight-through rounding, or latent codes"),
       bool_option("full_space", d.weight.full_space, "offset/latent may reach any code, not only floor or ceil"),
       bool_option("learn_scale", d.weight.learn_scale, "learn the weight scales too (LSQ gradient)"),
-      choice_option("init", d.init, {"rtn", "tquant", "mquant"}, "starting scales (tquant/mquant: of 2-bit layers)"),
+      choice_option("init", d.init, {"rtn", "tquant", "mquant", "powerquant"},
+                    "starting grid: RTN, ternary scales (tquant/mquant, 2-bit layers), PowerQuant's power grid"),
+      bool_option("learn_exponent", d.weight.learn_exponent, "power grid: learn each layer's exponent (NUPES)"),
       choice_option("input", name_of(d.input), {"float", "quantized", "qdrop"},
                     "block inputs: float prefix, quantized prefix, or QDrop's random mix of the two"),
       real_option("drop_prob", d.drop_prob, "QDrop: share of values kept float (inputs and activation quantizers)", 0,
@@ -31,6 +33,7 @@ std::vector<MethodOption> reconstruct_option_list(const ReconstructOptions& d) {
       choice_option("schedule", d.schedule, {"cosine", "constant"}, "learning-rate schedule over the iterations"),
       real_option("lr", d.lr, "learning rate of the rounding variables", 0, 10),
       real_option("scale_lr", d.scale_lr, "learning rate of learned weight and activation scales", 0, 10),
+      real_option("exponent_lr", d.exponent_lr, "learning rate of learned power exponents", 0, 10),
       int_option("iters", d.iters, "optimizer steps per block", 0, 1e7),
       int_option("batch", d.batch, "samples per step (drawn from one calibration batch)", 1, 1e6),
       real_option("reg_weight", d.reg_weight, "weight of AdaRound's rounding regularizer", 0, 1e6),
@@ -51,6 +54,7 @@ ReconstructOptions reconstruct_options(const Recipe& r) {
   o.weight.full_space = r.option("full_space").get<bool>();
   o.weight.learn_scale = r.option("learn_scale").get<bool>();
   o.init = r.option("init").get<std::string>();
+  o.weight.learn_exponent = r.option("learn_exponent").get<bool>();
   const std::string in = r.option("input").get<std::string>();
   o.input = in == "float" ? ReconstructInput::Float : in == "quantized" ? ReconstructInput::Quantized
                                                                         : ReconstructInput::QDrop;
@@ -60,6 +64,7 @@ ReconstructOptions reconstruct_options(const Recipe& r) {
   o.schedule = r.option("schedule").get<std::string>();
   o.lr = r.option("lr").get<double>();
   o.scale_lr = r.option("scale_lr").get<double>();
+  o.exponent_lr = r.option("exponent_lr").get<double>();
   o.iters = r.option("iters").get<int64_t>();
   o.batch = r.option("batch").get<int64_t>();
   o.reg_weight = r.option("reg_weight").get<double>();

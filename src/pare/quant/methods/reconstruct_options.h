@@ -17,13 +17,13 @@ enum class ReconstructInput { Float, Quantized, QDrop };
 struct ReconstructOptions {
   ReconstructLoss loss = ReconstructLoss::Mse;
   LearnedWeightOptions weight;
-  std::string init = "rtn";  // rtn | tquant | mquant (the latter two: scales of 2-bit layers)
+  std::string init = "rtn";  // rtn | tquant | mquant (scales of 2-bit layers) | powerquant (power grids)
   ReconstructInput input = ReconstructInput::QDrop;
   double drop_prob = 0.5;   // QDrop: share of values that keep their float counterpart
   bool learn_act = false;   // learn activation scales (LSQ) with the weights
   std::string optimizer = "adam";
   std::string schedule = "cosine";
-  double lr = 1e-2, scale_lr = 4e-5;
+  double lr = 1e-2, scale_lr = 4e-5, exponent_lr = 1e-3;
   int64_t iters = 500, batch = 32;
   double reg_weight = 0.01, beta_start = 20, beta_end = 2, warmup = 0.2;  // AdaRound's regularizer
   double noise = 0;  // feature augmentation: Gaussian noise on block inputs, as a share of their std

@@ -12,6 +12,7 @@
 #include "pare/ir/zoo/zoo.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/methods/learned_weight.h"
+#include "pare/quant/methods/power_search.h"
 #include "pare/quant/methods/rtn.h"
 #include "pare/quant/quantize_model.h"
 
@@ -33,7 +34,7 @@ at::Tensor output_error(const at::Tensor& x, const at::Tensor& w, const at::Tens
 // regularizer annealed 20 -> 2 after a fifth of them.
 void learn(LearnedWeight& lw, const at::Tensor& x, const at::Tensor& w, int steps, double lr, bool decay = false) {
   std::vector<optim::Param> ps;
-  for (const auto& p : lw.parameters()) ps.push_back({"p", p, false});
+  for (const auto& [kind, p] : lw.parameters()) ps.push_back({kind, p, false});
   optim::OptimizerOptions oo;
   oo.kind = "adamw";
   optim::Optimizer opt(ps, oo);
@@ -113,7 +114,7 @@ TEST(Reconstruct, LowersEveryBlocksLossOnAZooModel) {
     exec::Executor ex(r.fake);
     return (ex.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name) - ref).pow(2).mean().item<double>();
   };
-  for (const std::string method : {"adaround", "brecq", "qdrop", "reconstruct"}) {
+  for (const std::string method : {"adaround", "brecq", "qdrop", "reconstruct", "nupes"}) {
     o.recipe = Recipe::from_json(
         {{"method", method}, {"wbits", 3}, {"abits", 8}, {"iters", 60}, {"batch", 16}, {"lr", 0.01}}, "");
     const QuantizeResult r = quantize_model(g, o);
@@ -128,7 +129,27 @@ TEST(Reconstruct, LowersEveryBlocksLossOnAZooModel) {
   }
 }
 
+// NUPES's degrees of freedom on a layer problem: PowerQuant's grid and exponent to start, then latent codes in
+// the power domain and the exponent learned together; the result stays a power grid, with its new exponent.
+TEST(Reconstruct, LearnsAPowerGridsExponentWithItsCodes) {
+  at::manual_seed(5);
+  const at::Tensor w = at::randn({16, 64}) * 0.1, x = at::randn({256, 64});
+  const QuantizedTensor start = power_quantize_weight(w, 0, Granularity::channel(), 3, 0.6, 32, "w");
+  LearnedWeightOptions o;
+  o.variable = RoundingVariable::Latent;
+  o.full_space = true;
+  o.learn_exponent = true;
+  LearnedWeight lw(w, start, o);
+  EXPECT_TRUE(at::allclose(lw.matrix(), start.dequantize_matrix(), 1e-5, 1e-6));  // the same weights to start
+  learn(lw, x, w, 200, 2e-3, true);
+  const QuantizedTensor q = lw.result();
+  EXPECT_EQ(q.grid.kind, GridKind::Power);
+  EXPECT_NE(q.grid.exponent, 0.6);
+  EXPECT_TRUE(at::allclose(q.dequantize_matrix(), lw.matrix().detach(), 1e-5, 1e-6));  // stored = learned
+}
+
 TEST(Reconstruct, RefusesWhatItCannotDo) {
+  EXPECT_THROW(Recipe::from_json({{"method", "nupes"}, {"wbits", 4}, {"variable", "offset"}}, ""), Error);
   EXPECT_THROW(Recipe::from_json({{"method", "reconstruct"}, {"wbits", 4}, {"init", "mquant"}}, ""), Error);
   EXPECT_THROW(Recipe::from_json({{"method", "qdrop"}, {"drop_prob", 1.5}}, ""), Error);
   EXPECT_THROW(Recipe::from_json({{"method", "brecq"}, {"loss", "kl"}}, ""), Error);
