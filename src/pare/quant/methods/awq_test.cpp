@@ -1,0 +1,106 @@
+// AWQ: the α search never loses to RTN on its inputs and wins where a few input channels are large; the scales
+// folded into the ops before (LayerNorm gains, a producer's rows through ReLU) leave the float model's function
+// unchanged; bad input. Llamas (RMSNorm gains, attention, SwiGLU): llm/llama_awq_test.cpp.
+#include "pare/quant/methods/awq.h"
+
+#include <gtest/gtest.h>
+
+#include "pare/error.h"
+#include "pare/exec/executor.h"
+#include "pare/ir/passes/fold_batchnorm.h"
+#include "pare/ir/zoo/zoo.h"
+#include "pare/quant/quantize_model.h"
+
+namespace pare::quant {
+namespace {
+
+TEST(Awq, SearchBeatsRtnWhereAFewInputChannelsAreLarge) {
+  at::manual_seed(3);
+  at::Tensor x = at::randn({2048, 128});
+  x.narrow(1, 0, 4).mul_(30.0);  // outlier channels, as in LLM activations
+  const at::Tensor w = at::randn({64, 128}) * 0.05;
+  WeightQuantOptions o;
+  o.grid = Grid::uniform(3);
+  const AwqSearch s = awq_search(x, {w}, {o}, 128, 20);
+  EXPECT_LE(s.error, s.unscaled_error);
+  EXPECT_LT(s.error, 0.8 * s.unscaled_error) << "alpha " << s.alpha;
+  EXPECT_GT(s.alpha, 0.0);
+  // The outlier channels get the largest scales (more resolution for the weights they multiply).
+  EXPECT_GT(s.scales.narrow(0, 0, 4).min().item<double>(), s.scales.narrow(0, 4, 124).max().item<double>());
+  // Scales around 1: sqrt(max * min) = 1.
+  EXPECT_NEAR((s.scales.max() * s.scales.min()).item<double>(), 1.0, 1e-4);
+}
+
+at::Tensor run(const ir::Graph& g, const at::Tensor& x) {
+  exec::Executor ex(g);
+  return ex.run({{g.inputs[0].name, x}}).at(g.outputs[0].name);
+}
+
+struct AwqRun {
+  QuantizeResult awq, rtn;
+  at::Tensor ref;  // the float model's output on the calibration inputs
+};
+
+AwqRun quantize_both(const ir::Graph& g, const at::Tensor& inputs, int wbits) {
+  data::Dataset calib;
+  calib.name = "random";
+  calib.inputs = inputs;
+  QuantizeOptions o;
+  o.calib = &calib;
+  o.calibration.batch_size = 16;
+  o.recipe = Recipe::from_json({{"wbits", wbits}, {"abits", 0}}, "");
+  AwqRun r;
+  r.rtn = quantize_model(g, o);
+  o.recipe = Recipe::from_json({{"method", "awq"}, {"wbits", wbits}, {"abits", 0}}, "");
+  r.awq = quantize_model(g, o);
+  r.ref = run(r.rtn.folded, inputs);
+  return r;
+}
+
+// The folded float model (gains, biases and producer rows divided by s, weights times s) against the model
+// before AWQ: the same outputs to float rounding.
+void expect_same_function(const AwqRun& r, const at::Tensor& x, int min_scaled) {
+  const at::Tensor got = run(r.awq.folded, x);
+  EXPECT_LE((got - r.ref).abs().max().item<double>(), 1e-5 * r.ref.abs().max().item<double>());
+  int scaled = 0;
+  for (const auto& l : r.awq.layers) {
+    if (l.fields.is_object() && l.fields.value("alpha", 0.0) > 0) ++scaled;
+    EXPECT_EQ(l.note.find("change the block's function"), std::string::npos) << l.plan.layer.node;
+  }
+  EXPECT_GE(scaled, min_scaled);
+}
+
+double output_error(const QuantizeResult& q, const AwqRun& r, const at::Tensor& x) {
+  return (run(q.fake, x) - r.ref).pow(2).mean().item<double>();
+}
+
+TEST(Awq, FoldsIntoLayerNormAndReluProducersWithoutChangingTheFunction) {
+  at::manual_seed(1);
+  const at::Tensor x = at::rand({32, 1, 28, 28});
+  for (const std::string name : {"vit", "resnet8"}) {
+    ir::zoo::ZooOptions zo;
+    zo.width = 0.5;
+    const AwqRun r = quantize_both(ir::zoo::build(name, zo), x, 3);
+    expect_same_function(r, x, 2);
+    EXPECT_LE(output_error(r.awq, r, x), output_error(r.rtn, r, x)) << name;
+  }
+}
+
+TEST(Awq, RefusesWithoutCalibrationDataAndWithActivationBits) {
+  ir::zoo::ZooOptions zo;
+  zo.width = 0.5;
+  const ir::Graph g = ir::zoo::build("resnet8", zo);
+  QuantizeOptions o;
+  o.recipe = Recipe::from_json({{"method", "awq"}, {"wbits", 4}, {"abits", 0}}, "");
+  try {
+    quantize_model(g, o);
+    FAIL() << "awq without data";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--calib"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Recipe::from_json({{"method", "awq"}, {"wbits", 4}, {"abits", 8}}, ""), Error);
+  EXPECT_THROW(Recipe::from_json({{"method", "awq"}, {"wbits", 4}, {"abits", 0}, {"base", "adaround"}}, ""), Error);
+}
+
+}  // namespace
+}  // namespace pare::quant
