@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "pare/error.h"
 #include "pare/exec/executor.h"
 #include "pare/llm/llama_graph.h"
 #include "pare/llm/llama_quantize.h"

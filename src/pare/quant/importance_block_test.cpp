@@ -27,8 +27,9 @@ TEST(Imatrix, QuantizesAZooModelCloserToFloatThanMseAndMinMax) {
   auto output_error = [&](const std::string& scale) {
     o.recipe = Recipe::from_json({{"wbits", 3}, {"abits", 0}, {"weight_scale", scale}}, "");
     const QuantizeResult r = quantize_model(g, o);
-    if (scale == "imatrix")
-      for (const auto& l : r.layers) EXPECT_TRUE(l.note.empty()) << l.plan.layer.node << ": " << l.note;
+    for (const auto& l : r.layers) {
+      if (scale == "imatrix") EXPECT_TRUE(l.note.empty()) << l.plan.layer.node << ": " << l.note;
+    }
     exec::Executor fl(r.folded), q(r.fake);
     const at::Tensor ref = fl.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name);
     return (q.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name) - ref).pow(2).mean().item<double>();

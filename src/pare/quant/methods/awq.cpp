@@ -8,6 +8,7 @@
 #include "pare/error.h"
 #include "pare/quant/layer_inputs.h"
 #include "pare/quant/methods/all_methods.h"
+#include "pare/quant/methods/awq_clip.h"
 #include "pare/quant/methods/awq_fold.h"
 #include "pare/quant/methods/gptq.h"
 #include "pare/quant/methods/rtn.h"
@@ -156,33 +157,44 @@ void scale_group(Floats& f, Group& gr, const InputStats& st, const ScaleFold& fo
   gr.search.scales = at::Tensor();
 }
 
-// The final weight of one planned layer: W·diag(s) with the base quantizer, on the scaled inputs.
-void quantize_layer_weight(QuantizedLayer& l, const Floats& f, const InputStats* st, const Group* gr, bool gptq) {
-  const at::Tensor w = f.get(l.plan.layer.weight);
+struct Finish {
+  bool gptq = false, clip = false;
+};
+
+// The final weight of one planned layer: W·diag(s), clipped (option clip), with the base quantizer, on the
+// scaled inputs.
+void quantize_layer_weight(QuantizedLayer& l, const Floats& f, const InputStats* st, const Group* gr, Finish how) {
+  const std::string& name = l.plan.layer.weight;
+  const int64_t axis = l.plan.layer.out_axis;
+  const at::Tensor w = f.get(name);
   WeightQuantOptions base = rtn_options(l.plan);
-  at::Tensor inv;  // 1 / s per column of the matrix view (the scaled inputs are x / s)
-  if (st) {
-    const int64_t r = st->sq_sum.size(0);
-    inv = gr && gr->search.scales.defined() ? 1.0 / column_scales(gr->search.scales, r) : at::ones({r});
-    base.scale.importance = st->sq_sum / static_cast<double>(st->rows) * inv.pow(2);
-  }
-  if (!gptq || !st) {
-    l.weight = quantize_weight(w, l.plan.layer.out_axis, base, l.plan.layer.weight);
+  if (!st) {
+    l.weight = quantize_weight(w, axis, base, name);
     return;
   }
-  const at::Tensor h = st->hessian / static_cast<double>(st->rows) * inv.unsqueeze(0) * inv.unsqueeze(1);
-  QuantizedTensor q = gptq_quantize(to_matrix(w, l.plan.layer.out_axis), h, base, GptqOptions{}, l.plan.layer.weight);
+  const int64_t r = st->sq_sum.size(0);
+  // 1 / s per column of the matrix view: the scaled inputs are x / s.
+  const at::Tensor inv = gr && gr->search.scales.defined() ? 1.0 / column_scales(gr->search.scales, r) : at::ones({r});
+  base.scale.importance = st->sq_sum / static_cast<double>(st->rows) * inv.pow(2);
+  at::Tensor m = to_matrix(w, axis), h;
+  if (how.gptq || how.clip) h = st->hessian / static_cast<double>(st->rows) * inv.unsqueeze(0) * inv.unsqueeze(1);
+  if (how.clip) m = awq_clip(m, h, base);
+  if (!how.gptq) {
+    l.weight = quantize_weight(from_matrix(m, w.sizes(), axis), axis, base, name);
+    return;
+  }
+  QuantizedTensor q = gptq_quantize(m, h, base, GptqOptions{}, name);
   q.shape = w.sizes().vec();
-  q.out_axis = l.plan.layer.out_axis;
+  q.out_axis = axis;
   l.weight = std::move(q);
 }
 
 void awq_block(BlockJob& job) {
   const ir::Graph& g = job.visit.block().graph;
   const BlockInputs in = block_inputs(g, job.layers);
-  const bool gptq = job.recipe.option("base").get<std::string>() == "gptq";
+  const Finish how{job.recipe.option("base").get<std::string>() == "gptq", job.recipe.option("clip").get<bool>()};
   const int64_t grid = job.recipe.option("alpha_grid").get<int64_t>();
-  const std::map<std::string, InputStats> stats = gather(job.visit, in, gptq);
+  const std::map<std::string, InputStats> stats = gather(job.visit, in, how.gptq || how.clip);
   Floats f{job, {}};
   std::vector<Group> groups = groups_of(job, in, g);
   const std::map<std::string, LayerRef> producers = producers_of(job, g);
@@ -200,7 +212,7 @@ void awq_block(BlockJob& job) {
     const auto gi = group_of.find(l.plan.layer.weight);
     const Group* gr = gi != group_of.end() ? gi->second : nullptr;
     const InputStats* st = gr ? &stats.at(gr->key) : nullptr;
-    quantize_layer_weight(l, f, st, gr, gptq);
+    quantize_layer_weight(l, f, st, gr, how);
     if (!gr) {
       l.note = li ? "no input rows (" + li->why_not + "): RTN" : "not in a block AWQ sees: RTN";
       continue;

@@ -2,6 +2,7 @@
 // folded into the ops before (LayerNorm gains, a producer's rows through ReLU) leave the float model's function
 // unchanged; bad input. Llamas (RMSNorm gains, attention, SwiGLU): llm/llama_awq_test.cpp.
 #include "pare/quant/methods/awq.h"
+#include "pare/quant/methods/awq_clip.h"
 
 #include <gtest/gtest.h>
 
@@ -29,6 +30,27 @@ TEST(Awq, SearchBeatsRtnWhereAFewInputChannelsAreLarge) {
   EXPECT_GT(s.scales.narrow(0, 0, 4).min().item<double>(), s.scales.narrow(0, 4, 124).max().item<double>());
   // Scales around 1: sqrt(max * min) = 1.
   EXPECT_NEAR((s.scales.max() * s.scales.min()).item<double>(), 1.0, 1e-4);
+}
+
+// The clipping search: ratio 1 is a candidate, so the layer's output error never rises, and on heavy-tailed
+// weights at 3 bits clipping lowers it; the clipped weight stays inside the float weight's range.
+TEST(Awq, ClipLowersTheOutputErrorOnHeavyTails) {
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({1024, 256});
+  const at::Tensor u = at::rand({32, 256}) - 0.5;
+  const at::Tensor w = -u.sign() * at::log1p(-2 * u.abs()) * 0.05;  // Laplace
+  const at::Tensor h = x.t().mm(x) / 1024.0;
+  for (const std::string gran : {"channel", "group:64"}) {
+    WeightQuantOptions o;
+    o.grid = Grid::uniform(3);
+    o.granularity = Granularity::parse(gran);
+    auto out_error = [&](const at::Tensor& v) {
+      return x.mm((w - quantize_weight(v, 0, o, "w").dequantize()).t()).pow(2).sum().item<double>();
+    };
+    const at::Tensor c = awq_clip(w, h, o);
+    EXPECT_LT(out_error(c), 0.95 * out_error(w)) << gran;
+    EXPECT_LE(c.abs().max().item<double>(), w.abs().max().item<double>());
+  }
 }
 
 at::Tensor run(const ir::Graph& g, const at::Tensor& x) {
