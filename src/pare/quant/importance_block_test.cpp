@@ -28,7 +28,9 @@ TEST(Imatrix, QuantizesAZooModelCloserToFloatThanMseAndMinMax) {
     o.recipe = Recipe::from_json({{"wbits", 3}, {"abits", 0}, {"weight_scale", scale}}, "");
     const QuantizeResult r = quantize_model(g, o);
     for (const auto& l : r.layers) {
-      if (scale == "imatrix") EXPECT_TRUE(l.note.empty()) << l.plan.layer.node << ": " << l.note;
+      if (scale == "imatrix") {
+        EXPECT_TRUE(l.note.empty()) << l.plan.layer.node << ": " << l.note;
+      }
     }
     exec::Executor fl(r.folded), q(r.fake);
     const at::Tensor ref = fl.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name);
