@@ -16,27 +16,22 @@
 namespace pare::quant {
 namespace {
 
-constexpr int64_t kSearchRows = 8192;  // input rows the α search evaluates (a strided sample of each batch)
-
-// What one pass over the block's quantized-prefix inputs keeps per input: sums for the mean |x|, the mean x²
-// and (base gptq) the Hessian, and a sample of rows for the search.
+// What one pass over the block's quantized-prefix inputs keeps per input: sums of |x|, x² and x xᵀ (the
+// Hessian, from which the search computes output errors without the rows).
 struct InputStats {
   at::Tensor abs_sum, sq_sum, hessian;
-  std::vector<at::Tensor> sample;
   int64_t rows = 0;
+  at::Tensor mean_hessian() const { return hessian / static_cast<double>(std::max<int64_t>(rows, 1)); }
 };
 
-std::map<std::string, InputStats> gather(blocks::BlockVisit& v, const BlockInputs& in, bool hessian) {
+std::map<std::string, InputStats> gather(blocks::BlockVisit& v, const BlockInputs& in) {
   std::map<std::string, InputStats> stats;
-  const int64_t per_batch = (kSearchRows + v.batches() - 1) / std::max<int64_t>(v.batches(), 1);
   in.scan(v, [&](const std::string& key, const at::Tensor& x) {
     InputStats& s = stats[key];
     const at::Tensor a = x.abs().sum(0), q = x.pow(2).sum(0);
     s.abs_sum = s.abs_sum.defined() ? s.abs_sum + a : a;
     s.sq_sum = s.sq_sum.defined() ? s.sq_sum + q : q;
-    if (hessian) s.hessian = s.hessian.defined() ? s.hessian.addmm(x.t(), x) : x.t().mm(x);
-    const int64_t step = std::max<int64_t>(1, x.size(0) / per_batch);
-    s.sample.push_back(x.slice(0, 0, x.size(0), step).contiguous());
+    s.hessian = s.hessian.defined() ? s.hessian.addmm(x.t(), x) : x.t().mm(x);
     s.rows += x.size(0);
   });
   return stats;
@@ -138,12 +133,12 @@ void scale_group(Floats& f, Group& gr, const InputStats& st, const ScaleFold& fo
     base.push_back(rtn_options(p));
     base.back().scale.importance = st.sq_sum / static_cast<double>(st.rows);
   }
-  const at::Tensor x = at::cat(st.sample, 0);
   if (!fold.why_not.empty()) {
     gr.note = "not scaled (α = 0): " + fold.why_not;
     return;
   }
-  gr.search = awq_search(x, ws, base, gr.channels, grid);
+  const double n = static_cast<double>(std::max<int64_t>(st.rows, 1));
+  gr.search = awq_search(st.abs_sum / n, st.mean_hessian(), ws, base, gr.channels, grid);
   if (gr.search.alpha == 0) return;
   std::map<std::string, at::Tensor> old;
   for (const auto& w : gr.weights) old[w] = f.get(w);
@@ -177,7 +172,7 @@ void quantize_layer_weight(QuantizedLayer& l, const Floats& f, const InputStats*
   const at::Tensor inv = gr && gr->search.scales.defined() ? 1.0 / column_scales(gr->search.scales, r) : at::ones({r});
   base.scale.importance = st->sq_sum / static_cast<double>(st->rows) * inv.pow(2);
   at::Tensor m = to_matrix(w, axis), h;
-  if (how.gptq || how.clip) h = st->hessian / static_cast<double>(st->rows) * inv.unsqueeze(0) * inv.unsqueeze(1);
+  if (how.gptq || how.clip) h = st->mean_hessian() * inv.unsqueeze(0) * inv.unsqueeze(1);
   if (how.clip) m = awq_clip(m, h, base);
   if (!how.gptq) {
     l.weight = quantize_weight(from_matrix(m, w.sizes(), axis), axis, base, name);
@@ -194,7 +189,7 @@ void awq_block(BlockJob& job) {
   const BlockInputs in = block_inputs(g, job.layers);
   const Finish how{job.recipe.option("base").get<std::string>() == "gptq", job.recipe.option("clip").get<bool>()};
   const int64_t grid = job.recipe.option("alpha_grid").get<int64_t>();
-  const std::map<std::string, InputStats> stats = gather(job.visit, in, how.gptq || how.clip);
+  const std::map<std::string, InputStats> stats = gather(job.visit, in);
   Floats f{job, {}};
   std::vector<Group> groups = groups_of(job, in, g);
   const std::map<std::string, LayerRef> producers = producers_of(job, g);
@@ -237,20 +232,20 @@ at::Tensor awq_scales(const at::Tensor& mean_abs, double alpha) {
   return s / (s.max() * s.min()).sqrt();
 }
 
-AwqSearch awq_search(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+AwqSearch awq_search(const at::Tensor& mean_abs, const at::Tensor& hessian, const std::vector<at::Tensor>& weights,
                      const std::vector<WeightQuantOptions>& base, int64_t channels, int64_t grid) {
-  const int64_t r = x.size(1);
-  const at::Tensor mean_abs = x.abs().mean(0).reshape({channels, r / channels}).mean(1);
+  const int64_t r = hessian.size(0);
+  const at::Tensor m = mean_abs.reshape({channels, r / channels}).mean(1);
   AwqSearch best;
   for (int64_t i = 0; i < grid; ++i) {
     const double alpha = static_cast<double>(i) / static_cast<double>(grid);
-    const at::Tensor s = awq_scales(mean_abs, alpha), sc = column_scales(s, r).unsqueeze(0);
+    const at::Tensor s = awq_scales(m, alpha), sc = column_scales(s, r).unsqueeze(0);
     double err = 0;
     for (size_t k = 0; k < weights.size(); ++k) {
       WeightQuantOptions o = base[k];
       if (o.scale.importance.defined()) o.scale.importance = o.scale.importance / sc.squeeze(0).pow(2);
-      const at::Tensor q = quantize_weight(weights[k] * sc, 0, o, "awq").dequantize() / sc;
-      err += x.mm((weights[k] - q).t()).pow(2).sum().item<double>();
+      const at::Tensor d = weights[k] - quantize_weight(weights[k] * sc, 0, o, "awq").dequantize() / sc;
+      err += (d.mm(hessian) * d).sum().item<double>();  // mean over the rows of |x (w - q)ᵀ|²
     }
     if (i == 0) best.unscaled_error = err;
     if (i == 0 || err < best.error) best = {alpha, s, err, best.unscaled_error};

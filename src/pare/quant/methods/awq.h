@@ -26,13 +26,15 @@ at::Tensor awq_scales(const at::Tensor& mean_abs, double alpha);
 struct AwqSearch {
   double alpha = 0;
   at::Tensor scales;          // [C]
-  double error = 0;           // output error at alpha
+  double error = 0;           // output error at alpha, per input row
   double unscaled_error = 0;  // at alpha 0 (RTN)
 };
 
-// The α search for a group: `x` [n, R] the group's input rows, `weights` their [O_i, R] matrices with each
-// one's base quantizer, R = C · k (k kernel positions per channel: each channel's k columns share its scale).
-AwqSearch awq_search(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+// The α search for a group: `mean_abs` [R] the mean |x| of each input column and `hessian` [R, R] the mean
+// x xᵀ of the group's input rows (so the output error of a weight change D is tr(D H Dᵀ) per row, computed
+// without the rows), `weights` their [O_i, R] matrices with each one's base quantizer, R = C · k (k kernel
+// positions per channel: each channel's k columns share its scale).
+AwqSearch awq_search(const at::Tensor& mean_abs, const at::Tensor& hessian, const std::vector<at::Tensor>& weights,
                      const std::vector<WeightQuantOptions>& base, int64_t channels, int64_t grid);
 
 Method awq_method();

@@ -22,7 +22,10 @@ TEST(Awq, SearchBeatsRtnWhereAFewInputChannelsAreLarge) {
   const at::Tensor w = at::randn({64, 128}) * 0.05;
   WeightQuantOptions o;
   o.grid = Grid::uniform(3);
-  const AwqSearch s = awq_search(x, {w}, {o}, 128, 20);
+  const AwqSearch s = awq_search(x.abs().mean(0), x.t().mm(x) / 2048.0, {w}, {o}, 128, 20);
+  // The error is the mean output error over the rows, computed from the Hessian.
+  const at::Tensor q = quantize_weight(w, 0, o, "w").dequantize();
+  EXPECT_NEAR(s.unscaled_error, x.mm((w - q).t()).pow(2).sum().item<double>() / 2048.0, 1e-3 * s.unscaled_error);
   EXPECT_LE(s.error, s.unscaled_error);
   EXPECT_LT(s.error, 0.8 * s.unscaled_error) << "alpha " << s.alpha;
   EXPECT_GT(s.alpha, 0.0);
