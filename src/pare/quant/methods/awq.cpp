@@ -263,7 +263,8 @@ Method awq_method() {
   m.data_required = true;
   m.options = {
       int_option("alpha_grid", 20, "α values tried in [0, 1) (s = mean|x|^α)", 1, 1000),
-      choice_option("base", "rtn", {"rtn", "gptq"}, "quantizer of the scaled weights (gptq: on the scaled inputs)")};
+      choice_option("base", "rtn", {"rtn", "gptq"}, "quantizer of the scaled weights (gptq: on the scaled inputs)"),
+      bool_option("clip", false, "AWQ's clipping search: per row, the clip ratio with the least output error")};
   m.check = check_awq;
   m.block = awq_block;
   m.weight = [](const WeightJob& job) { return LayerWeight{rtn_weight(job), "outside any block: RTN", nullptr}; };
