@@ -214,6 +214,8 @@ void awq_block(BlockJob& job) {
     }
     l.note = gr->note.empty() ? l.note : gr->note;
     l.fields = {{"alpha", gr->search.alpha}};
+    // The group's output error on its calibration inputs, relative to RTN's (α = 0): at most 1 by construction.
+    if (gr->search.unscaled_error > 0) l.fields["output_error_vs_rtn"] = gr->search.error / gr->search.unscaled_error;
   }
   job.floats = std::move(f.now);
 }
