@@ -38,7 +38,17 @@ CONFIGS = [
     ("unit layer", "reconstruct", ["--unit", "layer"]),
     ("optimizer sgd", "reconstruct", ["--optimizer", "sgd", "--lr", "1"]),
     ("noise 0.1", "reconstruct", ["--noise", "0.1"]),
+    # 2-bit only: ternary weights {-a, 0, a} from the data-free operators' scales, then learned codes.
+    ("ternary, tquant init", "reconstruct", ["--init", "tquant"]),
+    ("ternary, mquant init", "reconstruct", ["--init", "mquant"]),
+    ("tquant (data-free)", "tquant", []),
+    ("engine from gptq", "reconstruct", ["--init", "gptq"]),
+    ("nupes", "nupes", []),
 ]
+# Configurations that apply at some bit widths only: ternary starts at 2 bits; the power grid has a shape above.
+ONLY_AT = {"ternary, tquant init": {"W2A8"}, "ternary, mquant init": {"W2A8"}, "tquant (data-free)": {"W2A8"},
+           "nupes": {"W4A4"}}
+DATA_FREE = {"tquant", "mquant", "dfq"}
 ENGINE = {"adaround", "brecq", "qdrop", "reconstruct"}
 
 
@@ -52,8 +62,9 @@ def one(pare, model_name, bits, config, args, tmp):
     (bname, wbits, abits), (cname, method, extra) = bits, config
     model = os.path.join(ROOT, "examples/zoo", f"fmnist-{model_name}.onnx")
     j = os.path.join(tmp, "r.json")
+    calib = [] if method in DATA_FREE else ["--calib", args.calib]  # data-free methods refuse data
     cmd = [pare, "quantize", model, "--method", method, "--wbits", str(wbits), "--abits", str(abits),
-           "--first-last", "int8", "--calib", args.calib, "--eval", args.eval] + extra
+           "--first-last", "int8", "--eval", args.eval] + calib + extra
     if method in ENGINE:
         cmd += ["--iters", str(args.iters)]
     secs = run(cmd + ["--quiet", "--json", j])
@@ -71,7 +82,7 @@ def main():
     ap.add_argument("--calib", default="fmnist:train:512:0")
     ap.add_argument("--eval", default="fmnist:test")
     ap.add_argument("--iters", type=int, default=200)
-    ap.add_argument("--configs", default="", help="comma-separated config names (default: all)")
+    ap.add_argument("--configs", default="", help="config names separated by ; (default: all)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/reconstruct.json"))
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs/results/reconstruct.md"))
@@ -82,12 +93,14 @@ def main():
     if args.resume and os.path.exists(args.out):
         doc["runs"] = results_json.read_json(args.out)["runs"]
     done = {(r["model"], r["bits"], r["config"]) for r in doc["runs"]}
-    wanted = set(args.configs.split(",")) if args.configs else None
+    wanted = set(args.configs.split(";")) if args.configs else None
     with tempfile.TemporaryDirectory() as tmp:
         for m in args.models.split(","):
             for config in CONFIGS:
                 for bits in BITS:
                     if (m, bits[0], config[0]) in done or (wanted and config[0] not in wanted):
+                        continue
+                    if bits[0] not in ONLY_AT.get(config[0], {bits[0]}):
                         continue
                     row = one(pare, m, bits, config, args, tmp)
                     doc["runs"].append(row)

@@ -516,6 +516,24 @@ CASES += [
     ("reconstruct end to end", ["quantize", ZOO8, "--method", "reconstruct", "--wbits", "4", "--abits", "8",
                                 "--iters", "3", "--calib", "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 0,
      ["wrote", "bits/weight"]),
+    # imatrix scales and AWQ learn from calibration data too.
+    ("imatrix scales without calibration data", ["quantize", ZOO8, "--weight-scale", "imatrix", "--abits", "0",
+                                                 "--out", "{OUT}/q.pare"], 2, ["weight_scale imatrix", "--calib"]),
+    ("imatrix scales on a Llama without calibration text", LQ + ["--weight-scale", "imatrix", "--out",
+                                                                  "{OUT}/q.pare"], 2,
+     ["--weight-scale imatrix", "--calib brown:train"]),
+    ("imatrix scales with a data-free method", ["quantize", ZOO8, "--method", "rex", "--weight-scale", "imatrix",
+                                                "--out", "{OUT}/q.pare"], 2, ["weight_scale imatrix", "data-free"]),
+    ("awq without calibration data", ["quantize", ZOO8, "--method", "awq", "--abits", "0", "--out",
+                                      "{OUT}/q.pare"], 2, ["method awq learns from calibration data", "--calib"]),
+    ("awq with activation bits", ["quantize", ZOO8, "--method", "awq", "--calib", "npy:{F}/train/good", "--out",
+                                  "{OUT}/q.pare"], 2, ["awq is weights-only", "--abits 0"]),
+    ("awq on a Llama without calibration text", LQ + ["--method", "awq", "--out", "{OUT}/q.pare"], 2,
+     ["method awq learns from calibration text", "--calib brown:train"]),
+    ("awq with an unknown base", ["quantize", ZOO8, "--method", "awq", "--abits", "0", "--base", "adaround",
+                                  "--calib", "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 2, ["base"]),
+    ("awq to a package", ["quantize", ZOO8, "--method", "awq", "--abits", "0", "--wbits", "4", "--calib",
+                          "npy:{F}/train/good", "--out", "{OUT}/q.pare"], 0, ["wrote", "bits/weight"]),
 ]
 
 

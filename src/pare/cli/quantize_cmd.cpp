@@ -114,9 +114,10 @@ llm::LlamaQuantizeOptions llama_options(const QuantizeArgs& a, const quant::Reci
   o.protected_inputs = {a.model};
   o.metadata = {{"source", a.model}};
   o.tokenizer = llm::folder_tokenizer_bytes(a.model);
-  if (recipe.entry().block) {
+  if (recipe.learns()) {
     if (a.calib.empty())
-      throw Error("method " + recipe.method + " learns from calibration text")
+      throw Error(recipe.entry().block ? "method " + recipe.method + " learns from calibration text"
+                                       : "--weight-scale imatrix weighs each input channel by calibration activations")
           .hint("pass --calib brown:train[:TOKENS]");
     const llm::Tokenizer tok = llm::model_tokenizer(a.model, "", m.config.vocab_size);
     const int64_t ctx = std::min<int64_t>(512, m.config.max_position_embeddings);
@@ -128,9 +129,9 @@ llm::LlamaQuantizeOptions llama_options(const QuantizeArgs& a, const quant::Reci
 // `pare quantize LLAMA --wbits 4 --granularity group:128 --out FILE.pare`: streamed block by block,
 // resumable (llm/llama_quantize.h).
 int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
-  if (!a.calib.empty() && !recipe.entry().block)
+  if (!a.calib.empty() && !recipe.learns())
     throw Error("method " + recipe.method + " quantizes a Llama's weights alone and takes no calibration data")
-        .hint("leave --calib out");
+        .hint("leave --calib out (or pass --weight-scale imatrix to weigh RTN's scale search by it)");
   if (!a.eval.empty())
     throw Error("--eval is for classifiers")
         .hint("measure the result with: pare ppl OUT.pare --text brown:heldout --ref " + a.model);
@@ -159,8 +160,8 @@ int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
     if (bar) bar->finish("interrupted");
     fmt::print(stderr, "pare: interrupted after {} of {} units; they are kept in {}.partial\n  hint: {}\n",
                r.finished_units, r.units, a.out,
-               recipe.entry().block ? "this method starts over when run again (it needs every block's inputs)"
-                                    : "run the same command again to resume");
+               recipe.learns() ? "this method starts over when run again (it needs every block's inputs)"
+                               : "run the same command again to resume");
     return 130;
   }
   if (bar) bar->finish();
@@ -326,7 +327,9 @@ void add_common_flags(CLI::App* cmd, QuantizeArgs& a) {
   cmd->add_option("--abits", a.abits, "activation bits, 2..8 (0: float activations)");
   cmd->add_option("--granularity", a.granularity, "weight scales: tensor, channel or group:G");
   cmd->add_flag("--asymmetric", a.asymmetric, "weights with a zero point (default: symmetric)");
-  cmd->add_option("--weight-scale", a.weight_scale, "weight scale choice: minmax, mse or percentile");
+  cmd->add_option("--weight-scale", a.weight_scale,
+                  "weight scale choice: minmax, mse, percentile or imatrix (mse weighted by calibration activations; "
+                  "needs --calib)");
   cmd->add_option("--observer", a.observer, "activation observer: minmax, moving_average, percentile, mse, entropy");
   cmd->add_option("--act-granularity", a.act_granularity, "activation scales: tensor or channel (static per channel)");
   cmd->add_option("--first-last", a.first_last, "first and last layer: same, int8 or float");

@@ -57,9 +57,10 @@ void check_llama_recipe(const quant::Recipe& r, const std::string& source) {
 }
 
 // One finished block as a work-folder unit: header entries and blobs of every tensor it holds (quantized
-// layers as quantized entries, the rest in float), and its report rows.
+// layers as quantized entries, the rest in float: as the method changed them, else the model's), and its
+// report rows.
 void write_unit(const LlamaModel& m, const std::vector<std::string>& names, std::vector<quant::QuantizedLayer>&& layers,
-                io::UnitFolder& folder, int64_t k) {
+                const std::map<std::string, at::Tensor>& floats, io::UnitFolder& folder, int64_t k) {
   std::map<std::string, quant::QuantizedLayer> by_name;
   for (auto& l : layers) by_name[l.plan.layer.weight] = std::move(l);
   std::vector<std::pair<std::string, std::string>> blobs;
@@ -74,7 +75,8 @@ void write_unit(const LlamaModel& m, const std::vector<std::string>& names, std:
       rows.push_back(it->second.to_json());
       continue;
     }
-    const at::Tensor t = m.weights(name);
+    const auto changed = floats.find(name);
+    const at::Tensor t = changed != floats.end() ? changed->second : m.weights(name);
     auto [dtype, stored] = float_storage(t);
     blobs.emplace_back(name, tensor_bytes(stored));
     tensors[name] = {{"dtype", dtype}, {"shape", t.sizes().vec()}, {"data", name}};
@@ -187,15 +189,15 @@ LlamaQuantizeResult quantize_llama(const LlamaModel& m, const LlamaQuantizeOptio
   LlamaQuantizeResult res;
   res.units = source.size();
   // A method that learns runs every block's data path again, so nothing is resumed for it.
-  res.resumed_units = o.recipe.entry().block ? 0 : folder.finished();
+  res.resumed_units = o.recipe.learns() ? 0 : folder.finished();
   int64_t finished = res.resumed_units;
   if (o.progress) o.progress(finished, res.units);
   quant::BlockWeightsOptions bo;
   bo.batches = o.calibration;
   bo.skip = [&](int64_t k) { return folder.done(k); };
   struct StopAsked {};  // not an Error: the work folder stays, as after a real interruption
-  bo.sink = [&](int64_t k, std::vector<quant::QuantizedLayer>&& layers) {
-    write_unit(m, source.weights(k), std::move(layers), folder, k);
+  bo.sink = [&](int64_t k, std::vector<quant::QuantizedLayer>&& layers, std::map<std::string, at::Tensor>&& floats) {
+    write_unit(m, source.weights(k), std::move(layers), floats, folder, k);
     ++finished;
     if (o.progress) o.progress(finished, res.units);
     if (o.should_stop && o.should_stop()) throw StopAsked{};

@@ -45,13 +45,15 @@ std::string to_string(ModelKind k);  // "onnx", "llama"
 enum class MethodRun { PerWeight, PerBlock, WholeModel };
 std::string to_string(MethodRun r);  // "weight", "block", "model"
 
-// One weight handed to a method: float values, the layer's plan, the recipe (with the method's options) and
-// what the method's prepare hook computed (null without one).
+// One weight handed to a method: float values, the layer's plan, the recipe (with the method's options),
+// what the method's prepare hook computed (null without one) and, under imatrix scales, the importance of
+// each input channel (per column of the weight's matrix view; undefined without data).
 struct WeightJob {
   const at::Tensor& w;
   const LayerPlan& plan;
   const Recipe& recipe;
   const nlohmann::json& prepared;
+  at::Tensor importance;
 };
 
 // A method's answer for one weight.
@@ -89,6 +91,11 @@ struct BlockJob {
   // Per block output value, per batch: the squared gradient of the model's loss at that value on the float
   // model (diagonal empirical Fisher), when the method asked for it (Method::output_fisher); else null.
   const std::map<std::string, std::vector<at::Tensor>>* output_fisher = nullptr;
+  // Float weights of the block the method changed (a norm gain an activation scale was folded into, a layer's
+  // weight with that scale applied), by name, laid out as source.weight(name) returns them. The pipeline puts
+  // them into the block before the quantized ones and stores them in place of the model's; a quantized
+  // layer's error is measured against its changed float weight.
+  std::map<std::string, at::Tensor> floats = {};
 };
 
 struct Method {

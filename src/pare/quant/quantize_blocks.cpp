@@ -5,6 +5,7 @@
 #include "pare/blocks/block_driver.h"
 #include "pare/blocks/graph_blocks.h"
 #include "pare/error.h"
+#include "pare/quant/importance_block.h"
 #include "pare/quant/method.h"
 #include "pare/quant/output_fisher.h"
 #include "pare/quant/weight_stats.h"
@@ -30,28 +31,40 @@ void measure(QuantizedLayer& l, const at::Tensor& x) {
   l.kurtosis = excess_kurtosis(x);
 }
 
-// A method that learns, on one block: it sets the planned layers' weights from the block's inputs; the
-// dequantized weights then go into the block, for the quantized path of the blocks after it.
+// A method that learns, on one block: it sets the planned layers' weights from the block's inputs (and may
+// change float weights); the changed floats and the dequantized weights then go into the block, for the
+// quantized path of the blocks after it.
 std::vector<QuantizedLayer> learn_block(blocks::BlockVisit& v, const blocks::BlockSource& source,
                                         const std::vector<const LayerPlan*>& plans, const Recipe& recipe,
-                                        const BlockWeightsOptions& o) {
+                                        const BlockWeightsOptions& o, std::map<std::string, at::Tensor>& floats) {
   std::vector<QuantizedLayer> layers;
   for (const LayerPlan* p : plans) layers.push_back(planned_layer(source.weight(p->layer.weight), *p));
   BlockJob job{v, source, layers, recipe, o.activations, o.output_fisher};
-  recipe.entry().block(job);
+  block_hook(recipe)(job);
+  for (const auto& [name, value] : job.floats) source.set_weight(v.block(), name, value);
   for (auto& l : layers) {
     if (!l.plan.quantize) continue;
     PARE_ASSERT(l.weight.main.codes.defined(), "a block method left a planned layer unquantized");
-    measure(l, source.weight(l.plan.layer.weight).to(at::kFloat));
+    const auto changed = job.floats.find(l.plan.layer.weight);
+    measure(l, changed != job.floats.end() ? changed->second.to(at::kFloat)
+                                           : source.weight(l.plan.layer.weight).to(at::kFloat));
     source.set_weight(v.block(), l.plan.layer.weight, l.weight.dequantize());
   }
+  floats = std::move(job.floats);
   return layers;
 }
 
 }  // namespace
 
+std::function<void(BlockJob&)> block_hook(const Recipe& recipe) {
+  const Method& m = recipe.entry();
+  if (m.block) return m.block;
+  if (recipe.learns()) return importance_block;
+  return {};
+}
+
 QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const Recipe& recipe,
-                              const nlohmann::json& prepared) {
+                              const nlohmann::json& prepared, const at::Tensor& importance) {
   QuantizedLayer l = planned_layer(w, plan);
   if (!plan.quantize) return l;
   const Method& m = recipe.entry();
@@ -60,7 +73,7 @@ QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const 
         .node(plan.layer.node);
   const at::Tensor x = w.to(at::kFloat);
   try {
-    LayerWeight lw = m.weight(WeightJob{x, plan, recipe, prepared});
+    LayerWeight lw = m.weight(WeightJob{x, plan, recipe, prepared, importance});
     l.weight = std::move(lw.weight);
     l.note = std::move(lw.note);
     l.fields = std::move(lw.fields);
@@ -74,9 +87,13 @@ QuantizedLayer quantize_layer(const at::Tensor& w, const LayerPlan& plan, const 
 void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerPlan>& plans, const Recipe& recipe,
                      const BlockWeightsOptions& o) {
   const Method& m = recipe.entry();
+  const bool learns = recipe.learns();
   blocks::DriveOptions d;
-  if (m.block) {
-    if (o.batches.empty()) throw Error("method " + m.name + " learns from calibration data").hint("pass --calib SPEC");
+  if (learns) {
+    if (o.batches.empty())
+      throw Error(m.block ? "method " + m.name + " learns from calibration data"
+                          : "weight_scale imatrix weighs each input channel by its calibration activations")
+          .hint("pass --calib SPEC");
     d.streams = blocks::Streams::FloatAndQuantized;
     d.batches = o.batches;
   } else {
@@ -90,13 +107,14 @@ void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerP
     for (const auto& p : plans)
       if (held.count(p.layer.weight)) planned.push_back(&p);
     std::vector<QuantizedLayer> layers;
-    if (m.block) {
-      layers = learn_block(v, source, planned, recipe, o);
+    std::map<std::string, at::Tensor> floats;
+    if (learns) {
+      layers = learn_block(v, source, planned, recipe, o, floats);
     } else {
       for (const LayerPlan* p : planned)
         layers.push_back(quantize_layer(source.weight(p->layer.weight), *p, recipe, o.prepared));
     }
-    if (o.sink) o.sink(v.index(), std::move(layers));
+    if (o.sink) o.sink(v.index(), std::move(layers), std::move(floats));
   };
   blocks::drive(source, std::move(d));
 }
@@ -104,6 +122,7 @@ void quantize_blocks(const blocks::BlockSource& source, const std::vector<LayerP
 std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vector<LayerPlan>& plans,
                                              const std::function<void(size_t, size_t)>& progress, const Recipe& recipe,
                                              const std::vector<blocks::Values>& batches,
+                                             std::map<std::string, at::Tensor>* floats,
                                              std::vector<ActivationQuant>* activations) {
   const Method& m = recipe.entry();
   BlockWeightsOptions o;
@@ -117,7 +136,7 @@ std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vect
   std::set<std::string> nodes;
   for (const auto& p : plans) nodes.insert(p.layer.node);
   // A method that learns sees the graph's residual blocks (or layers) one at a time; the others need no blocks.
-  const blocks::Partition partition = !m.block                              ? blocks::Partition::Whole
+  const blocks::Partition partition = !recipe.learns()                     ? blocks::Partition::Whole
                                       : m.layerwise && m.layerwise(recipe) ? blocks::Partition::Layers
                                                                            : blocks::Partition::Blocks;
   const blocks::GraphBlocks source(g, partition, nodes);
@@ -130,7 +149,9 @@ std::vector<QuantizedLayer> quantize_weights(const ir::Graph& g, const std::vect
     o.output_fisher = &fisher;
   }
   std::vector<QuantizedLayer> out;
-  o.sink = [&](int64_t, std::vector<QuantizedLayer>&& layers) {
+  o.sink = [&](int64_t, std::vector<QuantizedLayer>&& layers, std::map<std::string, at::Tensor>&& changed) {
+    if (floats)
+      for (auto& [name, value] : changed) (*floats)[name] = std::move(value);
     for (auto& l : layers) {
       out.push_back(std::move(l));
       if (progress) progress(out.size(), plans.size());

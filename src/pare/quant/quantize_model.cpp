@@ -90,9 +90,10 @@ void activation_ranges(QuantizeResult& r, const QuantizeOptions& o, const std::m
 std::vector<blocks::Values> calibration_batches(const ir::Graph& g, const QuantizeOptions& o) {
   std::vector<blocks::Values> out;
   const Method& m = o.recipe.entry();
-  if (!m.block) return out;
+  if (!o.recipe.learns()) return out;
   if (!o.calib || o.calib->size() == 0)
-    throw Error("method " + m.name + " learns from calibration data")
+    throw Error(m.block ? "method " + m.name + " learns from calibration data"
+                        : "weight_scale imatrix weighs each input channel by calibration activations")
         .hint("pass --calib SPEC (e.g. --calib fmnist:train:512)");
   blocks::check_samples_fit(g, *o.calib, /*need_labels=*/false);
   const int64_t n = o.calib->size(), b = std::max<int64_t>(1, o.calibration.batch_size);
@@ -144,8 +145,14 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
   r.plans = plan_layers(r.folded, r.recipe);
   // Activation ranges are observed on the float (folded) model, before any weight changes.
   activation_ranges(r, o, stats);
+  std::map<std::string, at::Tensor> floats;  // float weights a method changed (AWQ's folded scales)
   r.layers =
-      quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o), &r.activations);
+      quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o), &floats,
+                       &r.activations);
+  for (auto& [name, value] : floats) {
+    at::Tensor& t = r.folded.initializers.at(name);
+    t = value.to(t.scalar_type()).reshape(t.sizes());
+  }
   r.qdq = r.folded.clone();
   insert_activation_qdq(r.qdq, r.activations, r.plans);
   stage.qdq = &r.qdq;

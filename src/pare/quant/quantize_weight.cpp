@@ -17,6 +17,17 @@ at::Tensor checked_weight(const at::Tensor& w, int64_t out_axis, const std::stri
   return x;
 }
 
+at::Tensor importance_rows(const ScaleOptions& o, int64_t rows_o, int64_t r, const Granularity& g,
+                           const std::string& name) {
+  if (o.method != ScaleMethod::Imatrix || !o.importance.defined()) return {};
+  if (o.importance.numel() != r)
+    throw Error("input importance does not match the weight's reduction size")
+        .tensor(name)
+        .expected(std::to_string(r) + " values (one per input channel)")
+        .got(std::to_string(o.importance.numel()));
+  return to_rows(o.importance.to(at::kFloat).reshape({1, r}).expand({rows_o, r}).contiguous(), g);
+}
+
 QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& o,
                                 const std::string& name) {
   o.grid.validate("tensor '" + name + "'");
@@ -30,7 +41,7 @@ QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const Wei
   const at::Tensor m = to_matrix(x, q.out_axis);
   const int64_t rows_o = m.size(0), r = m.size(1);
   const at::Tensor rows = to_rows(m, o.granularity);
-  RowScales s = choose_scales(rows, o.grid, o.scale);
+  RowScales s = choose_scales(rows, o.grid, o.scale, importance_rows(o.scale, rows_o, r, o.granularity, name));
   const at::Tensor codes = formats::quantize_rows(rows, o.grid, s.scale, s.zero_point);
   const auto shape = scale_shape(rows_o, r, o.granularity);
   q.codes = from_rows(codes, rows_o, r, o.granularity).contiguous();

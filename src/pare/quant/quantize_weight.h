@@ -21,6 +21,11 @@ struct WeightQuantOptions {
 // value finite. Errors name tensor `name`.
 at::Tensor checked_weight(const at::Tensor& w, int64_t out_axis, const std::string& name);
 
+// The imatrix importance of `o` (per column of an [O, R] matrix) laid out as the rows of granularity `g`
+// (to_rows), for choose_scales; undefined when `o` is not an imatrix search with importance.
+at::Tensor importance_rows(const ScaleOptions& o, int64_t rows_o, int64_t r, const Granularity& g,
+                           const std::string& name);
+
 // Quantizes `w` with output channels on `out_axis`. `name` names the tensor in errors (NaN/Inf weights,
 // a bad grid). A row of zeros gets scale 0 and dequantizes to exact zeros.
 QuantizedTensor quantize_weight(const at::Tensor& w, int64_t out_axis, const WeightQuantOptions& options,

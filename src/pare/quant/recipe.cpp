@@ -85,6 +85,8 @@ nlohmann::json Recipe::option(const std::string& name) const {
 
 bool Recipe::data_free() const { return entry().data == DataNeed::None; }
 
+bool Recipe::learns() const { return static_cast<bool>(entry().block) || weight_scale == "imatrix"; }
+
 Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, const MethodRegistry& methods) {
   if (!j.is_object()) throw recipe_error("a recipe must be a JSON object", where);
   Recipe r;
@@ -127,6 +129,10 @@ Recipe Recipe::from_json(const nlohmann::json& j, const std::string& where, cons
   check_bits(r.abits, true, "abits", where);
   Granularity::parse(r.granularity);
   parse_scale_method(r.weight_scale);
+  if (r.weight_scale == "imatrix" && r.data_free())
+    throw recipe_error("weight_scale imatrix weighs the scale search by calibration activations", where)
+        .got("method " + r.method + ", which is data-free")
+        .hint("use --method rtn (or gptq) with --calib, or another --weight-scale");
   parse_observer(r.activation_observer);
   if (r.activation_granularity != "tensor" && r.activation_granularity != "channel")
     throw recipe_error("unknown activation_granularity '" + r.activation_granularity + "'", where)

@@ -7,7 +7,7 @@
 //     "wbits": 4, "abits": 8,              // abits 0: activations stay float
 //     "granularity": "channel",            // tensor | channel | group:G
 //     "weight_grid": "symmetric",          // symmetric | asymmetric
-//     "weight_scale": "minmax",            // minmax | mse | percentile
+//     "weight_scale": "minmax",            // minmax | mse | percentile | imatrix (needs calibration data)
 //     "activation_observer": "minmax",     // see observer.h
 //     "activation_granularity": "tensor",  // tensor | channel (static per-channel scales)
 //     "first_last": "same",                // same | int8 | float: bits of the first and last layer
@@ -66,6 +66,10 @@ struct Recipe {
   nlohmann::json option(const std::string& name) const;
   // Whether the method learns from no data at all (its entry's DataNeed::None).
   bool data_free() const;
+  // Whether the weights are learnt from calibration data block by block (quantize_blocks.h's block_hook):
+  // a method with a block hook, or imatrix scales. Such a recipe needs --calib and runs every block's data
+  // path (nothing to resume).
+  bool learns() const;
 
   // Parses and checks a recipe against `methods`; `where` (a file name) prefixes errors. Unknown keys, and
   // options of another method, are errors.

@@ -9,7 +9,8 @@ ScaleMethod parse_scale_method(const std::string& text) {
   if (text == "minmax") return ScaleMethod::MinMax;
   if (text == "mse") return ScaleMethod::Mse;
   if (text == "percentile") return ScaleMethod::Percentile;
-  throw Error("unknown scale method '" + text + "'").expected("minmax, mse or percentile");
+  if (text == "imatrix") return ScaleMethod::Imatrix;
+  throw Error("unknown scale method '" + text + "'").expected("minmax, mse, percentile or imatrix");
 }
 
 std::string to_string(ScaleMethod m) {
@@ -20,6 +21,8 @@ std::string to_string(ScaleMethod m) {
       return "mse";
     case ScaleMethod::Percentile:
       return "percentile";
+    case ScaleMethod::Imatrix:
+      return "imatrix";
   }
   return "?";
 }
@@ -54,7 +57,7 @@ at::Tensor row_percentile(const at::Tensor& x, double p) {
 
 }  // namespace
 
-RowScales choose_scales(const at::Tensor& rows, const Grid& grid, const ScaleOptions& o) {
+RowScales choose_scales(const at::Tensor& rows, const Grid& grid, const ScaleOptions& o, const at::Tensor& weights) {
   PARE_ASSERT(rows.dim() == 2, "choose_scales takes [N, L] rows");
   const at::Tensor x = rows.to(at::kFloat);
   at::Tensor lo, hi;
@@ -82,9 +85,12 @@ RowScales choose_scales(const at::Tensor& rows, const Grid& grid, const ScaleOpt
   if (o.steps < 2 || !(o.min_ratio > 0 && o.min_ratio < 1))
     throw Error("mse scale search needs at least 2 steps and a ratio in (0, 1)");
   RowScales best = scales_for_range(lo, hi, grid, o.scale_bits);
+  const bool weighted = o.method == ScaleMethod::Imatrix && weights.defined();
+  const at::Tensor imp = weighted ? weights.to(at::kFloat) : at::Tensor();
   auto error_of = [&](const RowScales& s) {
     const at::Tensor d = dequantize_rows(quantize_rows(x, grid, s.scale, s.zero_point), grid, s.scale, s.zero_point);
-    return (d - x).pow(2).sum(1, true);
+    const at::Tensor e = (d - x).pow(2);
+    return (weighted ? e * imp : e).sum(1, true);
   };
   at::Tensor best_err = error_of(best);
   for (int i = 1; i < o.steps; ++i) {

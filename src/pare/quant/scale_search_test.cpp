@@ -4,6 +4,7 @@
 
 #include "pare/error.h"
 #include "pare/quant/fake_quantize.h"
+#include "pare/quant/quantize_weight.h"
 #include "pare/quant/scale_search.h"
 
 namespace pare::quant {
@@ -100,6 +101,35 @@ TEST(ScaleSearch, RejectsBadOptions) {
   EXPECT_THROW(choose_scales(at::ones({1, 4}), Grid::uniform(8), o), Error);
   EXPECT_THROW(parse_scale_method("entropy"), Error);
   EXPECT_EQ(parse_scale_method("mse"), ScaleMethod::Mse);
+}
+
+// imatrix: on a weight whose input channels differ in importance by orders of magnitude, the weighted search
+// trades error on unimportant columns for error on important ones, so the importance-weighted error falls
+// below that of the unweighted search (and min-max), through quantize_weight's per-column importance.
+TEST(ScaleSearch, ImatrixLowersTheImportanceWeightedError) {
+  const at::Tensor w = laplace({32, 256}, 5);
+  at::Tensor imp = at::full({256}, 1e-3);
+  imp.narrow(0, 0, 16).fill_(1.0);  // a few important inputs (outlier activations)
+  imp = imp.index_select(0, at::randperm(256));
+  auto weighted_error = [&](ScaleMethod m, const std::string& gran) {
+    WeightQuantOptions o;
+    o.grid = Grid::uniform(3);
+    o.granularity = Granularity::parse(gran);
+    o.scale.method = m;
+    o.scale.importance = imp;
+    const at::Tensor d = quantize_weight(w, 0, o, "w").dequantize();
+    return ((d - w).pow(2) * imp).sum().item<double>();
+  };
+  for (const std::string gran : {"channel", "group:32", "tensor"}) {
+    const double mse = weighted_error(ScaleMethod::Mse, gran), im = weighted_error(ScaleMethod::Imatrix, gran);
+    EXPECT_LT(im, (gran == "channel" ? 0.9 : 1.0) * mse) << gran << ": imatrix " << im << " vs mse " << mse;
+    EXPECT_LT(im, weighted_error(ScaleMethod::MinMax, gran)) << gran;
+  }
+  WeightQuantOptions bad;
+  bad.scale.method = ScaleMethod::Imatrix;
+  bad.scale.importance = at::ones({7});
+  EXPECT_THROW(quantize_weight(w, 0, bad, "w"), Error);  // one importance per input channel
+  EXPECT_EQ(parse_scale_method("imatrix"), ScaleMethod::Imatrix);
 }
 
 }  // namespace

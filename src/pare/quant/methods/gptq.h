@@ -11,6 +11,9 @@
 namespace pare::quant {
 
 GptqOptions gptq_options(const Recipe& recipe);
+// The block hook with options `o`: Hessians from one pass over the quantized-prefix inputs, then the solver per
+// planned layer of the job (RTN, with a note, where GPTQ does not apply). Other methods start from it.
+void gptq_layers(BlockJob& job, const GptqOptions& o);
 Method gptq_method();
 
 }  // namespace pare::quant

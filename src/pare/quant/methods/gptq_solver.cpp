@@ -36,7 +36,10 @@ void rescale_group(QuantizedTensor& q, const at::Tensor& W, const at::Tensor& W1
   at::Tensor group = W1.narrow(1, i, in_batch);
   if (in_batch < size && i1 + i + in_batch < cols)
     group = at::cat({group, W.narrow(1, i1 + i + in_batch, std::min(size - in_batch, cols - i1 - i - in_batch))}, 1);
-  const RowScales s = choose_scales(group.to(at::kFloat), q.grid, base.scale);
+  at::Tensor imp;  // imatrix scales: the importance of the group's columns
+  if (base.scale.method == ScaleMethod::Imatrix && base.scale.importance.defined())
+    imp = base.scale.importance.narrow(0, col, group.size(1)).reshape({1, -1});
+  const RowScales s = choose_scales(group.to(at::kFloat), q.grid, base.scale, imp);
   const int64_t g = col / size;
   q.scales.narrow(1, g, 1).copy_(s.scale);
   if (q.zero_points.defined()) q.zero_points.narrow(1, g, 1).copy_(s.zero_point);

@@ -11,6 +11,7 @@ namespace {
 
 constexpr double kZeta = 1.1, kGamma = -0.1;  // AdaRound's stretch of the sigmoid beyond [0, 1]
 constexpr double kEdge = 0.49;                // offset/latent held within [floor - 0.49, floor + 1.49] codes
+constexpr double kEdgeStart = 0.499;          // a start's codes: W/s held within their rounding interval
 
 // AdaRound's h(V): a sigmoid stretched to (gamma, zeta) and clipped to [0, 1], so that it reaches 0 and 1.
 at::Tensor rectified_sigmoid(const at::Tensor& v) { return (at::sigmoid(v) * (kZeta - kGamma) + kGamma).clamp(0.0, 1.0); }
@@ -40,6 +41,11 @@ LearnedWeight::LearnedWeight(const at::Tensor& matrix, const QuantizedTensor& in
   at::Tensor x = w_ / s;  // the code domain: uniform and ternary codes are W/s (before the zero point)
   if (init.grid.kind == GridKind::Power)  // power codes are n * sign(W) * |W/s|^a
     x = x.sign() * x.abs().clamp_max(1.0).pow(init.grid.exponent) * static_cast<double>(init.grid.qmax());
+  // A start whose codes are not the nearest ones (GPTQ's, a ternary threshold's): W is moved to the edge of its
+  // start code's rounding interval, so that rounding gives the start and AdaRound chooses between it and the
+  // neighbour towards W.
+  const at::Tensor start = formats::to_rows(init.codes.to(at::kFloat), init.granularity) - zp_;
+  x = at::min(at::max(x, start - kEdgeStart), start + kEdgeStart);
   floor_ = x.floor() + zp_;
   s_ = o.learn_scale ? s0_.clone().requires_grad_(true) : s0_;
   switch (o.variable) {
@@ -48,7 +54,7 @@ LearnedWeight::LearnedWeight(const at::Tensor& matrix, const QuantizedTensor& in
       v_ = -at::log((kZeta - kGamma) / (rest - kGamma) - 1.0);
       break;
     }
-    case RoundingVariable::Offset: v_ = at::zeros_like(w_); break;
+    case RoundingVariable::Offset: v_ = x * s - w_; break;  // 0 from RTN
     case RoundingVariable::Latent: v_ = x.clone(); break;
   }
   v_.requires_grad_(true);

@@ -11,6 +11,7 @@
 #include "pare/optim/lr_schedule.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/fake_quantize.h"
+#include "pare/quant/methods/gptq.h"
 #include "pare/quant/methods/power_search.h"
 #include "pare/quant/methods/rtn.h"
 #include "pare/quant/methods/ternary_operator.h"
@@ -98,10 +99,11 @@ class Engine {
   void setup_layers() {
     std::map<std::string, QuantizableLayer> in_block;
     for (const auto& l : find_quantizable(v_.block().graph)) in_block[l.weight] = l;
+    if (o_.init == "gptq") gptq_layers(job_, GptqOptions{});  // GPTQ's codes (and its fallbacks' notes) to start
     for (auto& l : job_.layers) {
       if (!l.plan.quantize) continue;
       const at::Tensor w = job_.source.weight(l.plan.layer.weight).to(at::kFloat);
-      QuantizedTensor init = initial_weight(w, l.plan, o_.init);
+      QuantizedTensor init = o_.init == "gptq" ? l.weight.main : initial_weight(w, l.plan, o_.init);
       const auto it = in_block.find(l.plan.layer.weight);
       if (it == in_block.end() || o_.iters == 0) {
         l.weight = std::move(init);

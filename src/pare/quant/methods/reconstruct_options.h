@@ -17,7 +17,7 @@ enum class ReconstructInput { Float, Quantized, QDrop };
 struct ReconstructOptions {
   ReconstructLoss loss = ReconstructLoss::Mse;
   LearnedWeightOptions weight;
-  std::string init = "rtn";  // rtn | tquant | mquant (scales of 2-bit layers) | powerquant (power grids)
+  std::string init = "rtn";  // rtn | gptq | tquant | mquant (scales of 2-bit layers) | powerquant (power grids)
   ReconstructInput input = ReconstructInput::QDrop;
   double drop_prob = 0.5;   // QDrop: share of values that keep their float counterpart
   bool learn_act = false;   // learn activation scales (LSQ) with the weights

@@ -13,7 +13,9 @@ WeightQuantOptions rtn_options(const LayerPlan& plan) {
 }
 
 QuantizedTensor rtn_weight(const WeightJob& job) {
-  return quantize_weight(job.w, job.plan.layer.out_axis, rtn_options(job.plan), job.plan.layer.weight);
+  WeightQuantOptions o = rtn_options(job.plan);
+  o.scale.importance = job.importance;
+  return quantize_weight(job.w, job.plan.layer.out_axis, o, job.plan.layer.weight);
 }
 
 Method rtn_method() {
