@@ -20,33 +20,36 @@ from benchlib.markdown import write as write_markdown
 from benchlib.paths import ROOT
 
 BITS = [("W4A4", 4, 4), ("W2A8", 2, 8)]
-# (name, method, extra flags): the engine's defaults, then one axis changed at a time, then the baselines.
+BASE = "--variable adaround --lr 0.01"
+# (name, method, extra flags). BASE: the flags of the sweep's baseline (later expanded into the argument list).
 CONFIGS = [
     ("rtn", "rtn", []),
-    ("engine defaults", "reconstruct", []),
-    ("qdrop", "qdrop", []),
-    ("brecq", "brecq", []),
-    ("adaround", "adaround", []),
     ("gptq", "gptq", []),
-    ("learned activation scales", "reconstruct", ["--learn-act", "true"]),
-    ("input quantized", "reconstruct", ["--input", "quantized"]),
-    ("input float", "reconstruct", ["--input", "float"]),
-    ("loss fisher", "reconstruct", ["--loss", "fisher"]),
-    ("learned weight scales", "reconstruct", ["--learn-scale", "true"]),
+    ("adaround", "adaround", []),
+    ("brecq", "brecq", []),
+    ("qdrop", "qdrop", []),
+    ("nupes", "nupes", []),
+    ("reconstruct (defaults)", "reconstruct", []),
+    # The sweep's baseline, QDrop's setting without learned activation scales, then one axis changed at a time.
+    ("baseline: adaround V", "reconstruct", [BASE]),
     ("variable latent", "reconstruct", ["--variable", "latent", "--lr", "0.005"]),
     ("variable latent, full space", "reconstruct", ["--variable", "latent", "--lr", "0.005", "--full-space", "true"]),
-    ("unit layer", "reconstruct", ["--unit", "layer"]),
-    ("optimizer sgd", "reconstruct", ["--optimizer", "sgd", "--lr", "1"]),
-    ("noise 0.1", "reconstruct", ["--noise", "0.1"]),
+    ("learned activation scales", "reconstruct", [BASE, "--learn-act", "true"]),
+    ("learned weight scales", "reconstruct", [BASE, "--learn-scale", "true"]),
+    ("input quantized", "reconstruct", [BASE, "--input", "quantized"]),
+    ("input float", "reconstruct", [BASE, "--input", "float"]),
+    ("loss fisher", "reconstruct", [BASE, "--loss", "fisher"]),
+    ("unit layer", "reconstruct", [BASE, "--unit", "layer"]),
+    ("optimizer sgd", "reconstruct", [BASE, "--optimizer", "sgd", "--lr", "1"]),
+    ("noise 0.1", "reconstruct", [BASE, "--noise", "0.1"]),
+    ("start from gptq", "reconstruct", [BASE, "--init", "gptq"]),
     # 2-bit only: ternary weights {-a, 0, a} from the data-free operators' scales, then learned codes.
-    ("ternary, tquant init", "reconstruct", ["--init", "tquant"]),
-    ("ternary, mquant init", "reconstruct", ["--init", "mquant"]),
+    ("ternary, tquant start", "reconstruct", ["--init", "tquant"]),
+    ("ternary, mquant start", "reconstruct", ["--init", "mquant"]),
     ("tquant (data-free)", "tquant", []),
-    ("engine from gptq", "reconstruct", ["--init", "gptq"]),
-    ("nupes", "nupes", []),
 ]
 # Configurations that apply at some bit widths only: ternary starts at 2 bits; the power grid has a shape above.
-ONLY_AT = {"ternary, tquant init": {"W2A8"}, "ternary, mquant init": {"W2A8"}, "tquant (data-free)": {"W2A8"},
+ONLY_AT = {"ternary, tquant start": {"W2A8"}, "ternary, mquant start": {"W2A8"}, "tquant (data-free)": {"W2A8"},
            "nupes": {"W4A4"}}
 DATA_FREE = {"tquant", "mquant", "dfq"}
 ENGINE = {"adaround", "brecq", "qdrop", "reconstruct"}
@@ -64,7 +67,7 @@ def one(pare, model_name, bits, config, args, tmp):
     j = os.path.join(tmp, "r.json")
     calib = [] if method in DATA_FREE else ["--calib", args.calib]  # data-free methods refuse data
     cmd = [pare, "quantize", model, "--method", method, "--wbits", str(wbits), "--abits", str(abits),
-           "--first-last", "int8", "--eval", args.eval] + calib + extra
+           "--first-last", "int8", "--eval", args.eval] + calib + [f for e in extra for f in e.split()]
     if method in ENGINE:
         cmd += ["--iters", str(args.iters)]
     secs = run(cmd + ["--quiet", "--json", j])
