@@ -129,6 +129,7 @@ llm::LlamaQuantizeOptions llama_options(const QuantizeArgs& a, const quant::Reci
 // `pare quantize LLAMA --wbits 4 --granularity group:128 --out FILE.pare`: streamed block by block,
 // resumable (llm/llama_quantize.h).
 int quantize_llm(const QuantizeArgs& a, const quant::Recipe& recipe) {
+  quant::check_method_applies(recipe, quant::ModelKind::Llama, a.model);  // before calibration text is read
   if (!a.calib.empty() && !recipe.learns())
     throw Error("method " + recipe.method + " quantizes a Llama's weights alone and takes no calibration data")
         .hint("leave --calib out (or pass --weight-scale imatrix to weigh RTN's scale search by it)");

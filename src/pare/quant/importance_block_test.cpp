@@ -7,20 +7,16 @@
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
-#include "pare/ir/zoo/zoo.h"
+#include "pare/quant/zoo_calibration_test_util.h"
 #include "pare/quant/quantize_model.h"
 
 namespace pare::quant {
 namespace {
 
 TEST(Imatrix, QuantizesAZooModelCloserToFloatThanMseAndMinMax) {
-  ir::zoo::ZooOptions zo;
-  zo.width = 0.5;
-  const ir::Graph g = ir::zoo::build("resnet8", zo);
-  at::manual_seed(1);
-  data::Dataset calib;
-  calib.name = "random";
-  calib.inputs = at::rand({64, 1, 28, 28});
+  const testing::ZooCalibration z = testing::small_resnet_with_calibration();
+  const ir::Graph& g = z.graph;
+  const data::Dataset& calib = z.calib;
   QuantizeOptions o;
   o.calib = &calib;
   o.calibration.batch_size = 32;

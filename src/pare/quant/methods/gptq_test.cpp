@@ -7,7 +7,7 @@
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
-#include "pare/ir/zoo/zoo.h"
+#include "pare/quant/zoo_calibration_test_util.h"
 #include "pare/quant/methods/rtn.h"
 #include "pare/quant/quantize_model.h"
 
@@ -126,13 +126,9 @@ TEST(Gptq, DeadInputsAndBadHessians) {
 // On a zoo ResNet with calibration images: every conv and the classifier solved, and the model's output on
 // the calibration data closer to the float model's than RTN's at W3.
 TEST(Gptq, QuantizesAZooModelCloserToFloatThanRtn) {
-  ir::zoo::ZooOptions zo;
-  zo.width = 0.5;
-  const ir::Graph g = ir::zoo::build("resnet8", zo);
-  at::manual_seed(1);
-  data::Dataset calib;
-  calib.name = "random";
-  calib.inputs = at::rand({64, 1, 28, 28});
+  const testing::ZooCalibration z = testing::small_resnet_with_calibration();
+  const ir::Graph& g = z.graph;
+  const data::Dataset& calib = z.calib;
   auto output = [&](const QuantizeResult& r) {
     exec::Executor ex(r.fake);
     return ex.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name);

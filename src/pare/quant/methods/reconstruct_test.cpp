@@ -9,7 +9,7 @@
 #include "pare/error.h"
 #include "pare/exec/executor.h"
 #include "pare/formats/granularity.h"
-#include "pare/ir/zoo/zoo.h"
+#include "pare/quant/zoo_calibration_test_util.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/methods/learned_weight.h"
 #include "pare/quant/methods/power_search.h"
@@ -95,13 +95,9 @@ TEST(Reconstruct, OffsetAndLatentKeepToFloorAndCeilUnlessInFullSpace) {
 // Every preset on a small zoo ResNet at W3A8: no block's loss ends above its loss at RTN (a block that did not
 // improve keeps RTN, with a note), most go down, and the model's output is closer to the float model's.
 TEST(Reconstruct, LowersEveryBlocksLossOnAZooModel) {
-  ir::zoo::ZooOptions zo;
-  zo.width = 0.5;
-  const ir::Graph g = ir::zoo::build("resnet8", zo);
-  at::manual_seed(1);
-  data::Dataset calib;
-  calib.name = "random";
-  calib.inputs = at::rand({64, 1, 28, 28});
+  const testing::ZooCalibration z = testing::small_resnet_with_calibration();
+  const ir::Graph& g = z.graph;
+  const data::Dataset& calib = z.calib;
   QuantizeOptions o;
   o.recipe.wbits = 3;
   o.recipe.abits = 8;
