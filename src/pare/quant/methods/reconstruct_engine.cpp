@@ -12,9 +12,7 @@
 #include "pare/optim/optimizer.h"
 #include "pare/quant/fake_quantize.h"
 #include "pare/quant/methods/gptq.h"
-#include "pare/quant/methods/power_search.h"
-#include "pare/quant/methods/rtn.h"
-#include "pare/quant/methods/ternary_operator.h"
+#include "pare/quant/method_registry.h"
 #include "pare/quant/passes/activation_pass.h"
 #include "pare/quant/quantizable.h"
 
@@ -36,22 +34,12 @@ struct ActState {
   at::Tensor scale, zero_point;  // shaped to broadcast over the activation
 };
 
-// The starting quantized tensor: RTN, a ternary operator's scales for a 2-bit layer, or PowerQuant's grid with
-// the layer's own exponent searched on its weight error (above 2 bits, where the power grid has a shape).
-QuantizedTensor initial_weight(const at::Tensor& w, const LayerPlan& plan, const std::string& init) {
-  if (init == "powerquant" && plan.weight_grid.bits > 2) {
-    const int bits = plan.weight_grid.bits;
-    const double a = search_power_exponent({w}, {plan.layer.out_axis}, plan.granularity, bits).exponent;
-    return power_quantize_weight(w, plan.layer.out_axis, plan.granularity, bits, a, plan.weight_scale.scale_bits,
-                                 plan.layer.weight);
-  }
-  if ((init == "tquant" || init == "mquant") && plan.weight_grid.bits == 2) {
-    TernaryOptions t;
-    t.op = parse_ternary_op(init);
-    t.scale_bits = plan.weight_scale.scale_bits;
-    return ternarize_weight(w, plan.layer.out_axis, plan.granularity, t, plan.layer.weight);
-  }
-  return quantize_weight(w, plan.layer.out_axis, rtn_options(plan), plan.layer.weight);
+// The starting quantized tensor: the weight operator of the method `init` names (rtn, tquant, mquant,
+// powerquant), with that method's own fallbacks (RTN where a ternary or power grid does not apply).
+QuantizedTensor initial_weight(const at::Tensor& w, const LayerPlan& plan, const Recipe& recipe,
+                               const std::string& init) {
+  static const nlohmann::json unprepared;  // powerquant then searches this layer's own exponent
+  return builtin_methods().at(init).weight(WeightJob{w, plan, recipe, unprepared, {}}).weight.main;
 }
 
 // A copy of a batch's values outside inference mode (the driver runs under it; autograd refuses its tensors).
@@ -84,6 +72,7 @@ class Engine {
       fin_.push_back(usable(v_.float_inputs(b)));
       qin_.push_back(usable(v_.quantized_inputs(b)));
       fout_.push_back(usable(v_.float_outputs(b)));
+      if (o_.loss == ReconstructLoss::Fisher) fisher_.push_back(normalized_fisher(b));
     }
     exec::ExecOptions eo;
     eo.grad = true;
@@ -103,7 +92,7 @@ class Engine {
     for (auto& l : job_.layers) {
       if (!l.plan.quantize) continue;
       const at::Tensor w = job_.source.weight(l.plan.layer.weight).to(at::kFloat);
-      QuantizedTensor init = o_.init == "gptq" ? l.weight.main : initial_weight(w, l.plan, o_.init);
+      QuantizedTensor init = o_.init == "gptq" ? l.weight.main : initial_weight(w, l.plan, job_.recipe, o_.init);
       const auto it = in_block.find(l.plan.layer.weight);
       if (it == in_block.end() || o_.iters == 0) {
         l.weight = std::move(init);
@@ -180,14 +169,25 @@ class Engine {
       if (idx.defined() && job_.source.per_sample(name)) t = t.index_select(0, idx);
       at::Tensor sq = (y - t).pow(2);
       if (o_.loss == ReconstructLoss::Fisher) {
-        PARE_ASSERT(job_.output_fisher, "a Fisher-weighted loss without the Fisher");
-        at::Tensor f = job_.output_fisher->at(name).at(static_cast<size_t>(b));
-        f = f / f.mean().clamp_min(1e-30);  // mean 1: the loss keeps the scale of the plain one
+        const at::Tensor& f = fisher_[static_cast<size_t>(b)].at(name);
         sq = sq * (idx.defined() ? f.index_select(0, idx) : f);
       }
       total = total + sq.sum() / static_cast<double>(y.size(0));
     }
     return total;
+  }
+
+  // Batch b's Fisher at each block output, scaled to mean 1 so that the loss keeps the plain loss's scale.
+  blocks::Values normalized_fisher(int64_t b) const {
+    PARE_ASSERT(job_.output_fisher, "a Fisher-weighted loss without the Fisher");
+    blocks::Values out;
+    for (const auto& name : v_.block().outputs) {
+      const auto it = job_.output_fisher->find(name);
+      if (it == job_.output_fisher->end()) continue;
+      const at::Tensor& f = it->second.at(static_cast<size_t>(b));
+      out[name] = f / f.mean().clamp_min(1e-30);
+    }
+    return out;
   }
 
   // The block's loss on the first batch, quantized-prefix inputs, hard weights and activations.
@@ -276,7 +276,7 @@ class Engine {
   at::Generator gen_;
   std::vector<Learned> learned_;
   std::map<size_t, ActState> acts_;
-  std::vector<blocks::Values> fin_, qin_, fout_;
+  std::vector<blocks::Values> fin_, qin_, fout_, fisher_;  // fisher_: with --loss fisher
   std::unique_ptr<exec::Executor> ex_;
   bool training_ = false;
 };
