@@ -71,9 +71,7 @@ blocks::Values LlamaBlocks::feed(const blocks::Values& model_inputs) const {
   return {{"input_ids", it->second}, {"cos", cos}, {"sin", sin}, {"mask", causal_mask(T)}};
 }
 
-bool LlamaBlocks::per_sample(const std::string& name) const {
-  return name != "cos" && name != "sin" && name != "mask";
-}
+bool LlamaBlocks::per_sample(const std::string& name) const { return name != "cos" && name != "sin" && name != "mask"; }
 
 void check_token_windows(const LlamaModel& m, const at::Tensor& ids) {
   const LlamaConfig& c = m.config;

@@ -280,8 +280,7 @@ TEST(LlamaQuantize, ReconstructionRunsOnDecoderBlocks) {
   const LlamaModel src = load_llama(write_model(f));
   LlamaQuantizeOptions o;
   o.recipe = quant::Recipe::from_json(
-      {{"method", "qdrop"}, {"wbits", 3}, {"abits", 0}, {"granularity", "group:32"}, {"iters", 30}, {"batch", 2}},
-      "");
+      {{"method", "qdrop"}, {"wbits", 3}, {"abits", 0}, {"granularity", "group:32"}, {"iters", 30}, {"batch", 2}}, "");
   o.out = f / "qdrop.pare";
   at::manual_seed(2);
   const at::Tensor ids = at::randint(0, src.config.vocab_size, {4, 16}, at::TensorOptions().dtype(at::kLong));

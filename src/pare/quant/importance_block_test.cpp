@@ -7,8 +7,8 @@
 
 #include "pare/error.h"
 #include "pare/exec/executor.h"
-#include "pare/quant/zoo_calibration_test_util.h"
 #include "pare/quant/quantize_model.h"
+#include "pare/quant/zoo_calibration_test_util.h"
 
 namespace pare::quant {
 namespace {
@@ -28,9 +28,7 @@ TEST(Imatrix, QuantizesAZooModelCloserToFloatThanMseAndMinMax) {
         EXPECT_TRUE(l.note.empty()) << l.plan.layer.node << ": " << l.note;
       }
     }
-    exec::Executor fl(r.folded), q(r.fake);
-    const at::Tensor ref = fl.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name);
-    return (q.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name) - ref).pow(2).mean().item<double>();
+    return testing::output_error(r, calib);
   };
   const double imatrix = output_error("imatrix"), mse = output_error("mse"), minmax = output_error("minmax");
   EXPECT_LT(imatrix, mse) << "imatrix " << imatrix << ", mse " << mse << ", minmax " << minmax;

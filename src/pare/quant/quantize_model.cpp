@@ -146,9 +146,8 @@ QuantizeResult quantize_model(const ir::Graph& g, const QuantizeOptions& o) {
   // Activation ranges are observed on the float (folded) model, before any weight changes.
   activation_ranges(r, o, stats);
   std::map<std::string, at::Tensor> floats;  // float weights a method changed (AWQ's folded scales)
-  r.layers =
-      quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o), &floats,
-                       &r.activations);
+  r.layers = quantize_weights(r.folded, r.plans, o.weight_progress, r.recipe, calibration_batches(r.folded, o), &floats,
+                              &r.activations);
   for (auto& [name, value] : floats) {
     at::Tensor& t = r.folded.initializers.at(name);
     t = value.to(t.scalar_type()).reshape(t.sizes());

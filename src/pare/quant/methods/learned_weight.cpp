@@ -14,7 +14,9 @@ constexpr double kEdge = 0.49;                // offset/latent held within [floo
 constexpr double kEdgeStart = 0.499;          // a start's codes: W/s held within their rounding interval
 
 // AdaRound's h(V): a sigmoid stretched to (gamma, zeta) and clipped to [0, 1], so that it reaches 0 and 1.
-at::Tensor rectified_sigmoid(const at::Tensor& v) { return (at::sigmoid(v) * (kZeta - kGamma) + kGamma).clamp(0.0, 1.0); }
+at::Tensor rectified_sigmoid(const at::Tensor& v) {
+  return (at::sigmoid(v) * (kZeta - kGamma) + kGamma).clamp(0.0, 1.0);
+}
 
 at::Tensor rows_of_scales(const at::Tensor& t) { return t.to(at::kFloat).reshape({-1, 1}); }
 
@@ -38,7 +40,7 @@ LearnedWeight::LearnedWeight(const at::Tensor& matrix, const QuantizedTensor& in
   a_ = at::full({}, init.grid.exponent, at::kFloat);
   if (o.learn_exponent && init.grid.kind == GridKind::Power) a_.requires_grad_(true);
   const at::Tensor s = at::where(s0_ > 0, s0_, at::ones_like(s0_));
-  at::Tensor x = w_ / s;  // the code domain: uniform and ternary codes are W/s (before the zero point)
+  at::Tensor x = w_ / s;                  // the code domain: uniform and ternary codes are W/s (before the zero point)
   if (init.grid.kind == GridKind::Power)  // power codes are n * sign(W) * |W/s|^a
     x = x.sign() * x.abs().clamp_max(1.0).pow(init.grid.exponent) * static_cast<double>(init.grid.qmax());
   // A start whose codes are not the nearest ones (GPTQ's, a ternary threshold's): W is moved to the edge of its
@@ -54,8 +56,12 @@ LearnedWeight::LearnedWeight(const at::Tensor& matrix, const QuantizedTensor& in
       v_ = -at::log((kZeta - kGamma) / (rest - kGamma) - 1.0);
       break;
     }
-    case RoundingVariable::Offset: v_ = x * s - w_; break;  // 0 from RTN
-    case RoundingVariable::Latent: v_ = x.clone(); break;
+    case RoundingVariable::Offset:
+      v_ = x * s - w_;
+      break;  // 0 from RTN
+    case RoundingVariable::Latent:
+      v_ = x.clone();
+      break;
   }
   v_.requires_grad_(true);
 }
@@ -76,7 +82,8 @@ at::Tensor LearnedWeight::codes_rows() const {
       const at::Tensor safe = at::where(s > 0, s, at::ones_like(s));
       return (round_ste((w_ + v_) / safe) + zp_).clamp(lo, hi);
     }
-    case RoundingVariable::Latent: return (round_ste(v_) + zp_).clamp(lo, hi);
+    case RoundingVariable::Latent:
+      return (round_ste(v_) + zp_).clamp(lo, hi);
   }
   return {};
 }

@@ -54,8 +54,8 @@ class LearnedWeight {
   double converged_share() const;
 
  private:
-  at::Tensor codes_rows() const;  // float codes (zero point included), differentiable
-  at::Tensor scale() const;       // [rows, 1]
+  at::Tensor codes_rows() const;                     // float codes (zero point included), differentiable
+  at::Tensor scale() const;                          // [rows, 1]
   at::Tensor values(const at::Tensor& codes) const;  // the grid's values of float codes, differentiable
 
   QuantizedTensor init_;

@@ -30,14 +30,12 @@ Method engine_method(std::string name, std::string summary, const ReconstructOpt
   m.check = [](const Recipe& r, const std::string& where) {
     const std::string init = r.option("init").get<std::string>();
     if (init == "powerquant" && r.option("variable").get<std::string>() == "offset")
-      throw recipe_error("a power grid learns its codes in the power domain, not as an offset in weight units",
-                         where)
+      throw recipe_error("a power grid learns its codes in the power domain, not as an offset in weight units", where)
           .got("--init powerquant --variable offset")
           .hint("pass --variable latent (NUPES) or --variable adaround");
     if ((init == "tquant" || init == "mquant") && r.wbits != 2)
-      throw recipe_error("ternary starting scales (--init " + r.option("init").get<std::string>() +
-                             ") are for 2-bit weights",
-                         where)
+      throw recipe_error(
+          "ternary starting scales (--init " + r.option("init").get<std::string>() + ") are for 2-bit weights", where)
           .got(fmt::format("--wbits {}", r.wbits))
           .hint("pass --wbits 2, or --init rtn");
   };
@@ -49,8 +47,9 @@ Method engine_method(std::string name, std::string summary, const ReconstructOpt
     if (what.empty()) return;
     Error e("method " + r.method + " with " + what + " works on ONNX graphs only");
     if (!source.empty()) e.file(source);
-    throw e.hint("a Llama is reconstructed decoder block by decoder block with the plain output loss: pass "
-                 "--loss mse --unit block");
+    throw e.hint(
+        "a Llama is reconstructed decoder block by decoder block with the plain output loss: pass "
+        "--loss mse --unit block");
   };
   m.qdq_refusal = [](const Recipe& r) -> std::string {
     const std::string init = r.option("init").get<std::string>();
@@ -74,8 +73,7 @@ Method reconstruct_method() {
   ReconstructOptions d;
   d.weight.variable = RoundingVariable::Latent;
   d.lr = 5e-3;
-  return engine_method("reconstruct", "block reconstruction with every axis a switch (loss, variable, inputs, ...)",
-                       d);
+  return engine_method("reconstruct", "block reconstruction with every axis a switch (loss, variable, inputs, ...)", d);
 }
 
 Method adaround_method() {

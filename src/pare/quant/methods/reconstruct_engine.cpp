@@ -11,8 +11,8 @@
 #include "pare/optim/lr_schedule.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/fake_quantize.h"
-#include "pare/quant/methods/gptq.h"
 #include "pare/quant/method_registry.h"
+#include "pare/quant/methods/gptq.h"
 #include "pare/quant/passes/activation_pass.h"
 #include "pare/quant/quantizable.h"
 
@@ -264,9 +264,8 @@ class Engine {
       if (l.act < 0) continue;
       const ActState& s = acts_.at(static_cast<size_t>(l.act));
       const ActState hard{s.quant, s.scale.abs(), s.zero_point};
-      v_.override_input(l.where.node, l.where.activation_input, [hard](const at::Tensor& x) {
-        return fake_act(x, hard);
-      });
+      v_.override_input(l.where.node, l.where.activation_input,
+                        [hard](const at::Tensor& x) { return fake_act(x, hard); });
     }
   }
 

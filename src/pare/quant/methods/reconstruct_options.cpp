@@ -40,8 +40,7 @@ std::vector<MethodOption> reconstruct_option_list(const ReconstructOptions& d) {
       real_option("beta_start", d.beta_start, "AdaRound's regularizer exponent at the end of warm-up", 1, 1000),
       real_option("beta_end", d.beta_end, "AdaRound's regularizer exponent at the last step", 1, 1000),
       real_option("warmup", d.warmup, "share of the steps without the regularizer", 0, 1),
-      real_option("noise", d.noise, "feature augmentation: Gaussian noise on block inputs, share of their std", 0,
-                  10),
+      real_option("noise", d.noise, "feature augmentation: Gaussian noise on block inputs, share of their std", 0, 10),
       choice_option("unit", d.unit, {"block", "layer"}, "reconstruct residual blocks or single layers (ONNX)"),
       int_option("draw_seed", d.seed, "seed of the batch draws, QDrop masks and noise", 0),
   };
@@ -56,8 +55,9 @@ ReconstructOptions reconstruct_options(const Recipe& r) {
   o.init = r.option("init").get<std::string>();
   o.weight.learn_exponent = r.option("learn_exponent").get<bool>();
   const std::string in = r.option("input").get<std::string>();
-  o.input = in == "float" ? ReconstructInput::Float : in == "quantized" ? ReconstructInput::Quantized
-                                                                        : ReconstructInput::QDrop;
+  o.input = in == "float"       ? ReconstructInput::Float
+            : in == "quantized" ? ReconstructInput::Quantized
+                                : ReconstructInput::QDrop;
   o.drop_prob = r.option("drop_prob").get<double>();
   o.learn_act = r.option("learn_act").get<bool>();
   o.optimizer = r.option("optimizer").get<std::string>();

@@ -19,14 +19,14 @@ struct ReconstructOptions {
   LearnedWeightOptions weight;
   std::string init = "rtn";  // rtn | gptq | tquant | mquant (scales of 2-bit layers) | powerquant (power grids)
   ReconstructInput input = ReconstructInput::QDrop;
-  double drop_prob = 0.5;   // QDrop: share of values that keep their float counterpart
-  bool learn_act = false;   // learn activation scales (LSQ) with the weights
+  double drop_prob = 0.5;  // QDrop: share of values that keep their float counterpart
+  bool learn_act = false;  // learn activation scales (LSQ) with the weights
   std::string optimizer = "adam";
   std::string schedule = "cosine";
   double lr = 1e-2, scale_lr = 4e-5, exponent_lr = 1e-3;
   int64_t iters = 500, batch = 32;
   double reg_weight = 0.01, beta_start = 20, beta_end = 2, warmup = 0.2;  // AdaRound's regularizer
-  double noise = 0;  // feature augmentation: Gaussian noise on block inputs, as a share of their std
+  double noise = 0;            // feature augmentation: Gaussian noise on block inputs, as a share of their std
   std::string unit = "block";  // block | layer (ONNX graphs)
   int64_t seed = 0;
 };

@@ -9,12 +9,12 @@
 #include "pare/error.h"
 #include "pare/exec/executor.h"
 #include "pare/formats/granularity.h"
-#include "pare/quant/zoo_calibration_test_util.h"
 #include "pare/optim/optimizer.h"
 #include "pare/quant/methods/learned_weight.h"
 #include "pare/quant/methods/power_search.h"
 #include "pare/quant/methods/rtn.h"
 #include "pare/quant/quantize_model.h"
+#include "pare/quant/zoo_calibration_test_util.h"
 
 namespace pare::quant {
 namespace {
@@ -104,12 +104,7 @@ TEST(Reconstruct, LowersEveryBlocksLossOnAZooModel) {
   o.calib = &calib;
   o.calibration.batch_size = 32;
   const QuantizeResult rtn = quantize_model(g, o);
-  exec::Executor fl(rtn.folded);
-  const at::Tensor ref = fl.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name);
-  auto error = [&](const QuantizeResult& r) {
-    exec::Executor ex(r.fake);
-    return (ex.run({{g.inputs[0].name, calib.inputs}}).at(g.outputs[0].name) - ref).pow(2).mean().item<double>();
-  };
+  auto error = [&](const QuantizeResult& r) { return testing::output_error(r, calib); };
   for (const std::string method : {"adaround", "brecq", "qdrop", "reconstruct", "nupes"}) {
     o.recipe = Recipe::from_json(
         {{"method", method}, {"wbits", 3}, {"abits", 8}, {"iters", 60}, {"batch", 16}, {"lr", 0.01}}, "");
