@@ -11,16 +11,15 @@
 #   /usr/bin/python3 bench/awq.py --merge A.json,B.json   (runs split over processes, one results file)
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 from benchlib import pare as pare_tool
 from benchlib import results as results_json
 from benchlib.markdown import fmt, table
 from benchlib.markdown import write as write_markdown
 from benchlib.paths import ROOT
+from benchlib.timing import wall_and_peak_rss
 
 LLM = [("W4 g128", 4, "group:128"), ("W3 g128", 3, "group:128"), ("W4 channel", 4, "channel"),
        ("W3 channel", 3, "channel")]
@@ -34,9 +33,8 @@ BASELINES = {"rtn", "gptq"}
 
 
 def run(cmd):
-    t = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - t
+    """Wall seconds of one pare command (it stops the bench with its output's tail when it fails)."""
+    return wall_and_peak_rss(cmd)[0]
 
 
 def llm_rows(pare, args, tmp, configs, baselines):

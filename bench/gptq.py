@@ -8,16 +8,15 @@
 #   /usr/bin/python3 bench/gptq.py [--build-dir build] [--models resnet20,mobilenetv2,vit] [--no-llm]
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 from benchlib import pare as pare_tool
 from benchlib import results as results_json
 from benchlib.markdown import fmt, table
 from benchlib.markdown import write as write_markdown
 from benchlib.paths import ROOT
+from benchlib.timing import wall_and_peak_rss
 
 ZOO = [("W4", 4, "channel"), ("W3", 3, "channel"), ("W2", 2, "channel")]
 LLM = [("W4 g128", 4, "group:128"), ("W3 g128", 3, "group:128"), ("W4 channel", 4, "channel"),
@@ -26,9 +25,8 @@ METHODS = ["rtn", "gptq"]
 
 
 def run(cmd):
-    t = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - t
+    """Wall seconds of one pare command (it stops the bench with its output's tail when it fails)."""
+    return wall_and_peak_rss(cmd)[0]
 
 
 def zoo_rows(pare, model_name, args, tmp):

@@ -8,16 +8,15 @@
 #   /usr/bin/python3 bench/reconstruct.py [--build-dir build] [--models resnet20] [--iters 200] [--resume]
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 from benchlib import pare as pare_tool
 from benchlib import results as results_json
 from benchlib.markdown import fmt, table
 from benchlib.markdown import write as write_markdown
 from benchlib.paths import ROOT
+from benchlib.timing import wall_and_peak_rss
 
 BITS = [("W4A4", 4, 4), ("W2A8", 2, 8)]
 BASE = "--variable adaround --lr 0.01"
@@ -56,9 +55,8 @@ ENGINE = {"adaround", "brecq", "qdrop", "reconstruct"}
 
 
 def run(cmd):
-    t = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - t
+    """Wall seconds of one pare command (it stops the bench with its output's tail when it fails)."""
+    return wall_and_peak_rss(cmd)[0]
 
 
 def one(pare, model_name, bits, config, args, tmp):
